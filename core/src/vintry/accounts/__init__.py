@@ -1,0 +1,1 @@
+"""Accounts: users, roles as bundles of permissions, and API tokens."""

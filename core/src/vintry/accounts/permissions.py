@@ -1,0 +1,70 @@
+"""Permissions, and the roles that bundle them.
+
+A permission is checked *inside* the caller's tenant; outside it the object does not exist
+for the caller (404). HQ administrators' tenant is the whole tree, a site operator's is the
+operated site and its subtree, a dealer's is its own site (and, for dealer records and
+later orders, its own dealer).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from vintry.accounts.models import Role
+
+
+class Permission(enum.StrEnum):
+    """Something a route may require."""
+
+    SITES_READ = "sites:read"
+    SITES_CREATE = "sites:create"
+    SITES_UPDATE = "sites:update"
+    SETTINGS_READ = "settings:read"
+    SETTINGS_WRITE = "settings:write"
+    DEALERS_READ = "dealers:read"
+    DEALERS_WRITE = "dealers:write"
+    USERS_READ = "users:read"
+    USERS_WRITE = "users:write"
+    TOKENS_MANAGE = "tokens:manage"
+    AUDIT_READ = "audit:read"
+    WAREHOUSES_READ = "warehouses:read"
+    WAREHOUSES_WRITE = "warehouses:write"
+    PLUGINS_READ = "plugins:read"
+    PLUGINS_MANAGE = "plugins:manage"
+    PROFILE_READ = "profile:read"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.HQ_ADMIN: frozenset(Permission),
+    Role.SITE_OPERATOR: frozenset(
+        {
+            Permission.SITES_READ,
+            Permission.SITES_UPDATE,
+            Permission.SETTINGS_READ,
+            Permission.SETTINGS_WRITE,
+            Permission.DEALERS_READ,
+            Permission.DEALERS_WRITE,
+            Permission.USERS_READ,
+            Permission.USERS_WRITE,
+            Permission.TOKENS_MANAGE,
+            Permission.AUDIT_READ,
+            Permission.WAREHOUSES_READ,
+            Permission.PLUGINS_READ,
+            Permission.PLUGINS_MANAGE,
+            Permission.PROFILE_READ,
+        }
+    ),
+    Role.DEALER: frozenset(
+        {
+            Permission.SITES_READ,
+            Permission.DEALERS_READ,
+            Permission.TOKENS_MANAGE,
+            Permission.PROFILE_READ,
+        }
+    ),
+}
+
+
+def permissions_of(role: Role) -> frozenset[Permission]:
+    """The permissions bundled in *role*."""
+    return ROLE_PERMISSIONS[role]

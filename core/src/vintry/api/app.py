@@ -1,0 +1,64 @@
+"""The app factory: one FastAPI application per platform."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from vintry import __version__
+from vintry.api.errors import ErrorResponse, install_error_handlers
+from vintry.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, SiteRoutingMiddleware
+from vintry.api.security import declared_permission
+from vintry.platform import Platform
+
+DESCRIPTION = """\
+The Vintry platform API. Every route serves **one site**: the mall whose domain is in the
+`Host` header, or the site named by a `/sites/<code>/` path prefix (for local use).
+
+Authenticate with `Authorization: Bearer <token>`. Outside your tenant a site or object
+does not exist for you (404); inside it, a missing permission is 403. Every error has the
+body `{"error": {"code", "message", "field", "request_id", "details"}}`.
+"""
+
+
+def create_app(platform: Platform | None = None) -> FastAPI:
+    """Build the API for *platform* (a default one from the environment if omitted)."""
+    from vintry.accounts.api import router as accounts_router
+    from vintry.api.health import router as health_router
+    from vintry.dealers.api import router as dealers_router
+    from vintry.inventory.api import router as inventory_router
+    from vintry.sites.api import router as sites_router
+
+    platform = platform or Platform()
+    app = FastAPI(
+        title="Vintry",
+        version=__version__,
+        description=DESCRIPTION,
+        responses={
+            400: {"model": ErrorResponse}, 401: {"model": ErrorResponse},
+            403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
+            409: {"model": ErrorResponse}, 413: {"model": ErrorResponse},
+            422: {"model": ErrorResponse},
+        },
+    )
+    app.state.platform = platform
+    for router in (health_router, sites_router, dealers_router, accounts_router, inventory_router):
+        app.include_router(router)
+    install_error_handlers(app)
+    # Outermost first at run time: ids, then site routing, then the body limit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=platform.settings.max_request_bytes)
+    app.add_middleware(SiteRoutingMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    check_routes_declare_permissions(app)
+    return app
+
+
+def check_routes_declare_permissions(app: FastAPI) -> None:
+    """Refuse an app with a route that declares no permission (nor ``public``)."""
+    missing = [
+        f"{sorted(route.methods)} {route.path}"
+        for route in app.routes
+        if isinstance(route, APIRoute) and declared_permission(route) is None
+    ]
+    if missing:
+        raise RuntimeError("routes without a declared permission: " + ", ".join(missing))

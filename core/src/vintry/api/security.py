@@ -1,0 +1,147 @@
+"""Authentication, tenancy and permissions: what every route declares and gets.
+
+A route declares the permission it needs by depending on :func:`authorize` (or
+:func:`public` for the few open routes). The dependency resolves, in this order:
+
+1. the caller (401 without a valid token),
+2. the site the request addresses (404 if unknown *or outside the caller's tenant*, so a
+   tenant cannot learn what exists beyond it),
+3. the permission (403 inside the tenant without it).
+
+The app factory refuses to build if any route declares neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from vintry.accounts.models import Role
+from vintry.accounts.permissions import Permission
+from vintry.accounts.principal import Actor, Principal
+from vintry.accounts.service import authenticate
+from vintry.api.middleware import site_hint
+from vintry.errors import NotFound, PermissionDenied, Unauthenticated
+from vintry.platform import Platform, SiteContext
+from vintry.sites.directory import SiteDirectory
+
+PUBLIC = "public"
+_bearer = HTTPBearer(auto_error=False, description="An API token: vt_<id>_<secret>")
+
+
+@dataclass(frozen=True)
+class RequestScope:
+    """What an authorised route handler works with."""
+
+    platform: Platform
+    directory: SiteDirectory
+    site: SiteContext
+    principal: Principal
+    permission: Permission
+
+    @property
+    def actor(self) -> Actor:
+        """The caller, for the audit log."""
+        return self.principal.actor
+
+    def require_site_within(self, code: str) -> None:
+        """404 unless *code* is the addressed site or below it, and inside the tenant."""
+        if (
+            code not in self.directory.nodes
+            or not self.directory.is_within(code, self.site.code)
+            or not self.principal.reaches_site(self.directory, code)
+        ):
+            raise NotFound(f"site {code!r} does not exist", code="site_not_found", field="site")
+
+    def visible_site_codes(self) -> list[str]:
+        """The addressed site's subtree, as far as the caller's tenant reaches."""
+        return [
+            node.code
+            for node in self.directory.subtree(self.site.code)
+            if self.principal.reaches_site(self.directory, node.code)
+        ]
+
+
+def get_platform(request: Request) -> Platform:
+    """The platform the app was built for."""
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+def resolve_site_code(request: Request, directory: SiteDirectory) -> str:
+    """The code of the site a request addresses: path prefix first, else Host."""
+    prefixed, host = site_hint(request.scope)
+    if prefixed is not None:
+        directory.get(prefixed)
+        return prefixed
+    node = directory.by_domain(host) if host else None
+    if node is None:
+        raise NotFound(
+            f"no site serves host {host!r}; use its domain or the /sites/<code>/ prefix",
+            code="site_not_found",
+            field="header.host",
+        )
+    return node.code
+
+
+@cache
+def authorize(permission: Permission) -> Callable[..., RequestScope]:
+    """The dependency of a route that needs *permission* on the addressed site."""
+
+    def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> RequestScope:
+        platform = get_platform(request)
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise Unauthenticated("send 'Authorization: Bearer <token>'", code="unauthenticated")
+        directory = platform.directory()
+        principal = authenticate(platform, credentials.credentials, directory)
+        code = resolve_site_code(request, directory)
+        node = directory.get(code)
+        if not principal.reaches_site(directory, code) or (
+            not node.active and principal.role is Role.DEALER
+        ):
+            raise NotFound(f"site {code!r} does not exist", code="site_not_found", field="site")
+        if not principal.can(permission):
+            raise PermissionDenied(
+                f"the {principal.role.value} role lacks {permission.value!r}",
+                details={"permission": permission.value},
+            )
+        request.state.principal = principal
+        return RequestScope(
+            platform=platform,
+            directory=directory,
+            site=platform.site(code, directory),
+            principal=principal,
+            permission=permission,
+        )
+
+    dependency.__name__ = f"authorize_{permission.name.lower()}"
+    dependency.permission = permission  # type: ignore[attr-defined]
+    return dependency
+
+
+def public() -> None:
+    """The dependency of a route anyone may call (health checks)."""
+
+
+public.permission = PUBLIC  # type: ignore[attr-defined]
+
+
+def declared_permission(route: APIRoute) -> Permission | str | None:
+    """The permission *route* declares (``"public"`` for open routes), or None."""
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dependant = stack.pop()
+        value: Any = getattr(dependant.call, "permission", None)
+        if value is not None:
+            return value  # type: ignore[no-any-return]
+        stack.extend(dependant.dependencies)
+    return None

@@ -1,0 +1,1 @@
+"""The audit log of changes made under a delegated power."""

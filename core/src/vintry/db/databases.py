@@ -1,0 +1,133 @@
+"""Lazily opened databases: HQ, and an LRU-bounded set of site databases."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from vintry.db.engines import READ_ONLY_OPTION, DatabaseTarget, build_engine, parse_target
+
+
+class Database:
+    """One database: its URL, an engine opened on first use, and sessions on it."""
+
+    def __init__(self, url: str, *, pool_size: int = 2, max_overflow: int = 4) -> None:
+        self.url = url
+        self.target: DatabaseTarget = parse_target(url)
+        self._pool_size = pool_size
+        self._max_overflow = max_overflow
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.target.backend
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, created on first access."""
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = build_engine(
+                        self.target, pool_size=self._pool_size, max_overflow=self._max_overflow
+                    )
+        return self._engine
+
+    @property
+    def is_open(self) -> bool:
+        """Whether an engine has been created."""
+        return self._engine is not None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in one write transaction, committed on success, rolled back on error."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads only (on SQLite it does not take the write lock)."""
+        bind = self.engine.execution_options(**{READ_ONLY_OPTION: True})
+        with Session(bind, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        """Close the engine's pooled connections; the next use reopens them."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+
+
+class Databases:
+    """The HQ database and the site databases of one platform.
+
+    Site databases open on first use and at most ``cache_size`` stay open: the least
+    recently used is disposed when another opens, so hundreds of sites do not hold
+    hundreds of pools.
+    """
+
+    def __init__(
+        self,
+        hq_url: str,
+        site_url_for: Callable[[str], str],
+        *,
+        cache_size: int = 64,
+    ) -> None:
+        self.hq = Database(hq_url, pool_size=5, max_overflow=10)
+        self._site_url_for = site_url_for
+        self._cache_size = cache_size
+        self._sites: OrderedDict[str, Database] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def site_url(self, code: str, explicit_url: str | None = None) -> str:
+        """The URL of site *code*: its own if it has one, else the configured template."""
+        return explicit_url or self._site_url_for(code)
+
+    def site(self, code: str, explicit_url: str | None = None) -> Database:
+        """The database of site *code*, opened lazily."""
+        url = self.site_url(code, explicit_url)
+        evicted: Database | None = None
+        with self._lock:
+            database = self._sites.get(code)
+            if database is not None and database.url == url:
+                self._sites.move_to_end(code)
+                return database
+            if database is not None:
+                evicted = database
+            database = Database(url)
+            self._sites[code] = database
+            if len(self._sites) > self._cache_size:
+                _, evicted = self._sites.popitem(last=False)
+        if evicted is not None:
+            evicted.dispose()
+        return database
+
+    @property
+    def open_site_codes(self) -> list[str]:
+        """Codes of the site databases currently held, least recently used first."""
+        with self._lock:
+            return [code for code, database in self._sites.items() if database.is_open]
+
+    def forget_site(self, code: str) -> None:
+        """Close and drop the cached database of site *code*."""
+        with self._lock:
+            database = self._sites.pop(code, None)
+        if database is not None:
+            database.dispose()
+
+    def dispose(self) -> None:
+        """Close every engine."""
+        with self._lock:
+            sites = list(self._sites.values())
+            self._sites.clear()
+        for database in sites:
+            database.dispose()
+        self.hq.dispose()

@@ -1,0 +1,1 @@
+"""Dealers: the companies that order from a site's mall."""

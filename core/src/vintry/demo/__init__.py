@@ -1,0 +1,1 @@
+"""The demo brand: HQ, 32 regional centers, warehouses and dealers."""

@@ -1,0 +1,1 @@
+"""Inventory: warehouses, stock, reservations and the movement ledger."""

@@ -1,0 +1,76 @@
+"""Warehouses. No HTTP here."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from vintry.accounts.principal import Actor
+from vintry.audit.service import record_change
+from vintry.errors import Conflict
+from vintry.inventory.models import Warehouse
+from vintry.inventory.schemas import WarehouseCreate, WarehouseOut
+from vintry.platform import Platform
+from vintry.sites.directory import SiteDirectory
+
+
+def create_warehouse(platform: Platform, request: WarehouseCreate, *, actor: Actor) -> WarehouseOut:
+    """Create a warehouse (HQ's decision; audited on the HQ site)."""
+    directory = platform.directory()
+    region = directory.get(request.region) if request.region else None
+    root = directory.root
+    assert root is not None, "the platform is initialised before warehouses exist"
+    with platform.hq.transaction() as session:
+        warehouse = Warehouse(
+            code=request.code,
+            name=request.name,
+            city=request.city,
+            region_site_id=region.id if region else None,
+            latitude=request.latitude,
+            longitude=request.longitude,
+            priority=request.priority,
+            active=request.active,
+        )
+        session.add(warehouse)
+        try:
+            session.flush()
+        except IntegrityError:
+            raise Conflict(f"warehouse {request.code!r} exists", code="warehouse_exists", field="code") from None
+        out = warehouse_out(directory, warehouse)
+        record_change(
+            session,
+            at=platform.clock.now(),
+            site_id=root.id,
+            actor=actor,
+            action="warehouse.create",
+            object_type="warehouse",
+            object_id=warehouse.code,
+            before=None,
+            after=out.model_dump(mode="json"),
+        )
+        return out
+
+
+def list_warehouses(platform: Platform, *, region: str | None = None) -> list[WarehouseOut]:
+    """Warehouses by code, optionally only those serving *region*."""
+    directory = platform.directory()
+    with platform.hq.reading() as session:
+        query = select(Warehouse).order_by(Warehouse.code)
+        if region is not None:
+            query = query.where(Warehouse.region_site_id == directory.get(region).id)
+        return [warehouse_out(directory, w) for w in session.scalars(query)]
+
+
+def warehouse_out(directory: SiteDirectory, warehouse: Warehouse) -> WarehouseOut:
+    """The API view of *warehouse*."""
+    region = directory.by_id(warehouse.region_site_id).code if warehouse.region_site_id else None
+    return WarehouseOut(
+        code=warehouse.code,
+        name=warehouse.name,
+        city=warehouse.city,
+        region=region,
+        latitude=warehouse.latitude,
+        longitude=warehouse.longitude,
+        priority=warehouse.priority,
+        active=warehouse.active,
+    )

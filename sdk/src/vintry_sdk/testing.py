@@ -1,0 +1,1 @@
+"""The pytest harness for Vintry and its plugins (registered through ``pytest11``)."""
