@@ -195,7 +195,7 @@ def authenticate(platform: Platform, raw: str, directory: SiteDirectory) -> Prin
         ).first()
         if row is None:
             raise Unauthenticated("the token is not known", code="invalid_token")
-        token, user = row.tuple()
+        token, user = row
         if not hmac.compare_digest(token.secret_hash, hash_secret(secret)):
             raise Unauthenticated("the token is not known", code="invalid_token")
         if token.revoked_at is not None:

@@ -1,1 +1,0 @@
-"""The pytest harness for Vintry and its plugins (registered through ``pytest11``)."""
