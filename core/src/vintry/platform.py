@@ -8,22 +8,41 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from pydantic import BaseModel
+
 from vintry.clock import Clock, SystemClock
-from vintry.db.counters import ChangeCounter
+from vintry.db.counters import read_all
 from vintry.db.databases import Database, Databases
 from vintry.db.migrate import MigrationTrack, kernel_tracks, upgrade
 from vintry.db.provision import ensure_database
+from vintry.errors import NotFound
 from vintry.settings import VintrySettings
 from vintry.sites.directory import SiteDirectory, SiteNode
+from vintry.sites.inheritance import Enablement, EnablementRule, FieldMergeRule, Layer, resolve
+
+if TYPE_CHECKING:
+    from vintry.plugins import PluginHost, SiteHooks
 
 log = logging.getLogger("vintry.platform")
 
 SITES_COUNTER = "sites"
+PLUGINS_COUNTER = "plugins"
+PLUGIN_NAMESPACE_PREFIX = "plugin:"
+
+
+@dataclass(frozen=True)
+class PluginState:
+    """Plugin enablement and configuration overrides of every site, at one version."""
+
+    version: int = -1
+    enablement: Mapping[str, Mapping[str, Enablement]] = field(default_factory=dict)
+    overrides: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -33,6 +52,8 @@ class SiteContext:
     node: SiteNode
     path: tuple[SiteNode, ...]
     platform: Platform = field(repr=False, compare=False)
+    enabled_plugins: frozenset[str] = frozenset()
+    plugin_state: PluginState = field(default_factory=PluginState, repr=False, compare=False)
 
     @property
     def code(self) -> str:
@@ -59,6 +80,29 @@ class SiteContext:
         """The site's own database."""
         return self.platform.site_database(self.node.code)
 
+    @property
+    def hooks(self) -> SiteHooks:
+        """Hook callers that reach only the plugins enabled on this site."""
+        return self.platform.plugins.hooks_for(self.enabled_plugins)
+
+    def is_enabled(self, plugin: str) -> bool:
+        """Whether *plugin* is enabled here."""
+        return plugin in self.enabled_plugins
+
+    def config(self, plugin: str) -> BaseModel:
+        """The configuration of *plugin* in force on this site, validated by its model."""
+        record = self.platform.plugins.get(plugin)
+        if record is None or record.settings_model is None:
+            raise NotFound(f"plugin {plugin!r} has no settings", code="plugin_not_found", field="plugin")
+        overrides = self.plugin_state.overrides.get(plugin, {})
+        defaults = {
+            name: info.get_default(call_default_factory=True)
+            for name, info in record.settings_model.model_fields.items()
+        }
+        chain = [Layer(node.code, overrides.get(node.code)) for node in self.path]
+        merged = resolve(FieldMergeRule(defaults=defaults), chain).value
+        return record.settings_model.model_validate(merged)
+
 
 @dataclass
 class MigrationReport:
@@ -76,6 +120,7 @@ class Platform:
         settings: VintrySettings | None = None,
         *,
         clock: Clock | None = None,
+        plugins: PluginHost | None = None,
     ) -> None:
         self.settings = settings or VintrySettings()
         self.clock: Clock = clock or SystemClock()
@@ -85,8 +130,19 @@ class Platform:
             cache_size=self.settings.site_engine_cache_size,
         )
         self._directory: SiteDirectory | None = None
-        self._directory_lock = threading.Lock()
+        self._plugin_state = PluginState()
+        self._state_lock = threading.Lock()
         self._extra_tracks: list[MigrationTrack] = []
+        self._plugins = plugins
+
+    @property
+    def plugins(self) -> PluginHost:
+        """The plugin host, loaded on first use (lazily, once)."""
+        if self._plugins is None:
+            from vintry.plugins import PluginHost
+
+            self._plugins = PluginHost(allow=self.settings.load_plugins)
+        return self._plugins.load()
 
     # --- databases and migrations -------------------------------------------------
 
@@ -106,7 +162,8 @@ class Platform:
 
     def migration_tracks(self, scope: str) -> list[MigrationTrack]:
         """The kernel's tracks of *scope*, then the plugins'."""
-        return [t for t in kernel_tracks() + self._extra_tracks if t.scope == scope]
+        tracks = kernel_tracks() + self.plugins.migration_tracks() + self._extra_tracks
+        return [t for t in tracks if t.scope == scope]
 
     def ensure_hq(self) -> list[str]:
         """Create the data directory and the HQ database if missing, and migrate HQ."""
@@ -135,32 +192,96 @@ class Platform:
 
     # --- the site tree --------------------------------------------------------------
 
+    def refresh(self) -> tuple[SiteDirectory, PluginState]:
+        """The site tree and plugin state, reloaded if any process changed them since.
+
+        One small query reads the change counters; a part reloads only when its counter
+        moved, so a change made by another worker takes effect on the next request here.
+        """
+        with self.hq.reading() as session:
+            counters = read_all(session)
+            sites_version = counters.get(SITES_COUNTER, 0)
+            plugins_version = counters.get(PLUGINS_COUNTER, 0)
+            directory, state = self._directory, self._plugin_state
+            if directory is not None and directory.version == sites_version and (
+                state.version == plugins_version
+            ):
+                return directory, state
+            with self._state_lock:
+                if directory is None or directory.version != sites_version:
+                    directory = SiteDirectory.load(session, version=sites_version)
+                    self._directory = directory
+                if state.version != plugins_version:
+                    state = _load_plugin_state(session, directory, plugins_version)
+                    self._plugin_state = state
+                return directory, state
+
     def directory(self) -> SiteDirectory:
         """The site tree, reloaded when another process (or this one) changed it."""
-        with self.hq.reading() as session:
-            version = session.scalar(
-                select(ChangeCounter.version).where(ChangeCounter.name == SITES_COUNTER)
-            ) or 0
-            cached = self._directory
-            if cached is not None and cached.version == version:
-                return cached
-            with self._directory_lock:
-                directory = SiteDirectory.load(session, version=version)
-                self._directory = directory
-                return directory
+        return self.refresh()[0]
+
+    def enabled_plugins(
+        self, code: str, directory: SiteDirectory, state: PluginState
+    ) -> frozenset[str]:
+        """Names of the plugins enabled on site *code* (built-ins always are)."""
+        path = directory.path(code)
+        enabled = set(self.plugins.builtin_names())
+        for record in self.plugins.loaded():
+            if record.builtin:
+                continue
+            settings = state.enablement.get(record.name, {})
+            chain = [Layer(node.code, settings.get(node.code)) for node in path]
+            if resolve(EnablementRule(), chain).value:
+                enabled.add(record.name)
+        return frozenset(enabled)
 
     def invalidate_directory(self) -> None:
-        """Forget the cached tree; the next call reloads it."""
-        self._directory = None
+        """Forget the cached tree and plugin state; the next call reloads them."""
+        with self._state_lock:
+            self._directory = None
+            self._plugin_state = PluginState()
 
     def site(self, code: str, directory: SiteDirectory | None = None) -> SiteContext:
-        """The context of site *code*."""
-        directory = directory or self.directory()
-        return SiteContext(node=directory.get(code), path=directory.path(code), platform=self)
+        """The context of site *code*: what hooks receive as ``site``."""
+        current, state = self.refresh()
+        directory = directory or current
+        return SiteContext(
+            node=directory.get(code),
+            path=directory.path(code),
+            platform=self,
+            enabled_plugins=self.enabled_plugins(code, directory, state),
+            plugin_state=state,
+        )
 
     def close(self) -> None:
         """Release every database connection."""
         self.databases.dispose()
+
+
+def _load_plugin_state(session: Any, directory: SiteDirectory, version: int) -> PluginState:
+    from sqlalchemy import select
+
+    from vintry.sites.inheritance import EnablementState
+    from vintry.sites.models import PluginEnablement, SiteSettingOverride
+
+    codes = {node.id: node.code for node in directory.nodes.values()}
+    enablement: dict[str, dict[str, Enablement]] = {}
+    for row in session.scalars(select(PluginEnablement)):
+        if row.site_id in codes:
+            enablement.setdefault(row.plugin, {})[codes[row.site_id]] = Enablement(
+                state=EnablementState(row.state), required=row.required
+            )
+    overrides: dict[str, dict[str, Mapping[str, Any]]] = {}
+    rows = session.scalars(
+        select(SiteSettingOverride).where(
+            SiteSettingOverride.namespace.startswith(PLUGIN_NAMESPACE_PREFIX)
+        )
+    )
+    for row in rows:
+        if row.site_id in codes:
+            plugin = row.namespace[len(PLUGIN_NAMESPACE_PREFIX):]
+            overrides.setdefault(plugin, {})[codes[row.site_id]] = dict(row.values)
+    return PluginState(version=version, enablement=enablement, overrides=overrides)
 
 
 def _stamp_site_code(database: Database, code: str) -> None:

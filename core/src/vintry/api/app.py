@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from vintry import __version__
 from vintry.api.errors import ErrorResponse, install_error_handlers
 from vintry.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, SiteRoutingMiddleware
-from vintry.api.security import declared_permission
+from vintry.api.security import declared_permission, require_plugin_enabled
 from vintry.platform import Platform
 
 DESCRIPTION = """\
@@ -28,6 +28,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     from vintry.dealers.api import router as dealers_router
     from vintry.inventory.api import router as inventory_router
     from vintry.sites.api import router as sites_router
+    from vintry.sites.plugins_api import router as plugins_router
 
     platform = platform or Platform()
     app = FastAPI(
@@ -42,8 +43,18 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         },
     )
     app.state.platform = platform
-    for router in (health_router, sites_router, dealers_router, accounts_router, inventory_router):
+    for router in (
+        health_router, sites_router, dealers_router, accounts_router, inventory_router,
+        plugins_router,
+    ):
         app.include_router(router)
+    for record in platform.plugins.loaded():
+        for plugin_router in record.contribution.routers:
+            app.include_router(
+                plugin_router,
+                prefix=f"/api/v1/x/{record.name}",
+                dependencies=[Depends(require_plugin_enabled(record.name))],
+            )
     install_error_handlers(app)
     # Outermost first at run time: ids, then site routing, then the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=platform.settings.max_request_bytes)

@@ -128,6 +128,25 @@ def authorize(permission: Permission) -> Callable[..., RequestScope]:
     return dependency
 
 
+@cache
+def require_plugin_enabled(name: str) -> Callable[[Request], None]:
+    """A dependency that answers 404 ``plugin_not_enabled`` where plugin *name* is off."""
+
+    def dependency(request: Request) -> None:
+        platform = get_platform(request)
+        directory, state = platform.refresh()
+        code = resolve_site_code(request, directory)
+        if name not in platform.enabled_plugins(code, directory, state):
+            raise NotFound(
+                f"plugin {name!r} is not enabled on site {code!r}",
+                code="plugin_not_enabled",
+                field="plugin",
+            )
+
+    dependency.__name__ = f"require_{name}_enabled"
+    return dependency
+
+
 def public() -> None:
     """The dependency of a route anyone may call (health checks)."""
 

@@ -36,4 +36,5 @@ def bump(session: Session, name: str) -> None:
 
 def read_all(session: Session) -> dict[str, int]:
     """Every counter's current value."""
-    return dict(session.execute(select(ChangeCounter.name, ChangeCounter.version)).tuples().all())
+    rows = session.execute(select(ChangeCounter.name, ChangeCounter.version))
+    return {name: version for name, version in rows}

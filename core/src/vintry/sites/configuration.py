@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from vintry.accounts.principal import Actor
 from vintry.audit.service import record_change
+from vintry.db.counters import bump
 from vintry.errors import InvalidInput
 from vintry.platform import Platform
 from vintry.sites.directory import SiteDirectory
@@ -35,6 +36,8 @@ class ConfigNamespace:
     name: str
     model: type[BaseModel]
     object_type: str
+    counter: str | None = None
+    """Change counter bumped with every change, so other workers reload (plugins)."""
 
     def defaults(self) -> dict[str, Any]:
         """The model's defaults, JSON-ready (a model with required fields has fewer)."""
@@ -150,6 +153,8 @@ def change_overrides(
         else:
             row.values = after
             row.updated_at = now
+        if namespace.counter is not None:
+            bump(session, namespace.counter)
         record_change(
             session,
             at=now,

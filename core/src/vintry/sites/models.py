@@ -74,3 +74,20 @@ class SiteSettingOverride(HQBase):
     namespace: Mapped[str] = mapped_column(String(100), primary_key=True)
     values: Mapped[dict[str, Any]] = mapped_column(JSONValue, default=dict)
     updated_at: Mapped[datetime]
+
+
+class PluginEnablement(HQBase):
+    """What one site says about one plugin: ``inherit``, ``on`` or ``off``, and ``required``.
+
+    No row means ``inherit``. ``required`` (set by HQ) keeps the plugin on in the subtree.
+    """
+
+    __tablename__ = "plugin_enablements"
+
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    plugin: Mapped[str] = mapped_column(String(100), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="inherit")
+    required: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime]

@@ -1,0 +1,1 @@
+"""Built-in plugins: kernel behaviour registered exactly like third-party plugins."""

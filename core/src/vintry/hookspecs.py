@@ -1,0 +1,94 @@
+"""Every hook of Vintry, typed and documented where it is declared.
+
+Hooks receive keyword arguments only. Registration hooks (``vintry_register_*``) run once
+per plugin at load, each call with a ``register`` callback bound to that plugin, so the
+kernel always knows who contributed what. Per-site hooks are called *for a site*: only the
+plugins enabled on that site are called, and they read their configuration from ``site``.
+
+The reference, with examples, is ``docs/plugins/hooks.md``; ``tests`` fail when a hook here
+is not documented there with the same signature.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from vintry.contracts import (
+        CommandsRegistration,
+        Event,
+        MigrationsRegistration,
+        RoutesRegistration,
+        SettingsRegistration,
+    )
+    from vintry.platform import SiteContext
+
+PROJECT = "vintry"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- registration hooks: called once per plugin at load ---------------------------------
+
+
+@hookspec
+def vintry_register_settings(register: SettingsRegistration) -> None:
+    """Declare the plugin's settings model.
+
+    :param register: call ``register(Model)`` with a pydantic model whose every field has
+        a default. Sites override fields down the tree; every merged result is validated
+        against the model, and its JSON Schema is served for configuration forms.
+    :returns: nothing; contributions go through ``register``.
+    """
+
+
+@hookspec
+def vintry_register_routes(register: RoutesRegistration) -> None:
+    """Add HTTP routes.
+
+    :param register: call ``register(router)`` with a FastAPI ``APIRouter``. Its routes are
+        served under ``/api/v1/x/<plugin>/`` for every site; where the plugin is not enabled
+        they answer 404 ``plugin_not_enabled``. Every route must declare its permission with
+        ``Depends(authorize(Permission.X))`` (or ``public``), like the kernel's.
+    :returns: nothing.
+    """
+
+
+@hookspec
+def vintry_register_commands(register: CommandsRegistration) -> None:
+    """Add CLI commands.
+
+    :param register: call ``register(typer_app)``; it becomes ``vintry <plugin> ...``.
+    :returns: nothing.
+    """
+
+
+@hookspec
+def vintry_register_migrations(register: MigrationsRegistration) -> None:
+    """Ship Alembic migrations for the plugin's own tables.
+
+    :param register: call ``register("hq" | "site", "package:path")`` for each script
+        directory. Site migrations run on every site, enabled or not (enablement never
+        changes a schema). Each directory's ``env.py`` calls
+        ``vintry.db.alembic_env.run_migrations()``; its version table is
+        ``<plugin>_<scope>_version``.
+    :returns: nothing.
+    """
+
+
+# --- per-site hooks: called only for plugins enabled on the site ----------------------
+
+
+@hookspec
+def vintry_handle_event(event: Event, site: SiteContext) -> None:
+    """React to an event after the change it describes has committed.
+
+    :param event: the event; the same event may be delivered more than once, so handlers
+        must be idempotent (use ``event.id``).
+    :param site: the site the event belongs to; ``site.config(<plugin>)`` is the plugin's
+        configuration in force there.
+    :returns: nothing. Each plugin's handler runs isolated: an exception is logged and
+        counted against the plugin, never propagated to the change that raised the event.
+    """

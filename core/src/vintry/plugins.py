@@ -1,0 +1,376 @@
+"""The plugin host: discovery, one-by-one validation, registration and per-site hook calls.
+
+Plugins arrive through the ``vintry`` entry-point group (installing a distribution makes
+its plugin available; nothing in the kernel names one). ``VINTRY_LOAD_PLUGINS`` narrows
+what loads. Built-in behaviour is registered through the very same path.
+
+Each plugin is validated on its own; one that needs an incompatible SDK, fails to import,
+implements an unknown hook, uses wrong argument names or raises while registering is
+unregistered and kept as a *failed* record with the reason, and the platform goes on
+without it. Loading is lazy and idempotent: nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any, Literal
+
+import pluggy
+from fastapi import APIRouter
+from packaging.requirements import InvalidRequirement, Requirement
+from pydantic import BaseModel
+
+from vintry import hookspecs
+from vintry.contracts import Contribution, Scope
+from vintry.db.migrate import MigrationTrack
+
+log = logging.getLogger("vintry.plugins")
+
+ENTRY_POINT_GROUP = "vintry"
+SDK_DISTRIBUTION = "vintry-sdk"
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (("vintry-events-log", "vintry.builtin.events_log"),)
+REGISTRATION_HOOKS = (
+    "vintry_register_settings",
+    "vintry_register_routes",
+    "vintry_register_commands",
+    "vintry_register_migrations",
+)
+Status = Literal["loaded", "failed"]
+
+
+@dataclass
+class PluginRecord:
+    """One plugin as the host knows it: where it came from, and whether it loaded."""
+
+    name: str
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    builtin: bool = False
+    status: Status = "loaded"
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    sdk_requirement: str | None = None
+    contribution: Contribution = field(default_factory=Contribution)
+
+    @property
+    def settings_model(self) -> type[BaseModel] | None:
+        """The plugin's settings model, if it registered one."""
+        return self.contribution.settings_model
+
+
+class PluginRejected(Exception):
+    """Why a plugin could not be loaded (kept in its record, never raised to callers)."""
+
+
+def installed_sdk_version() -> str | None:
+    """The version of ``vintry-sdk`` installed beside the kernel."""
+    try:
+        return metadata.version(SDK_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+class PluginHost:
+    """Owns the pluggy manager and the record of every plugin it tried to load."""
+
+    def __init__(
+        self,
+        *,
+        allow: Iterable[str] | None = None,
+        entry_points: Callable[[], Iterable[metadata.EntryPoint]] | None = None,
+        builtins: Iterable[tuple[str, str]] = BUILTIN_PLUGINS,
+    ) -> None:
+        self.allow = None if allow is None else frozenset(allow)
+        self._entry_points = entry_points or (lambda: metadata.entry_points(group=ENTRY_POINT_GROUP))
+        self._builtins = tuple(builtins)
+        self.manager = pluggy.PluginManager(hookspecs.PROJECT)
+        self.manager.add_hookspecs(hookspecs)
+        self.records: dict[str, PluginRecord] = {}
+        self._loaded = False
+        self._lock = threading.RLock()
+        self._relays: dict[frozenset[str], SiteHooks] = {}
+
+    # --- loading --------------------------------------------------------------------
+
+    def load(self) -> PluginHost:
+        """Load built-ins and installed plugins once; later calls do nothing."""
+        with self._lock:
+            if self._loaded:
+                return self
+            self._loaded = True
+            for name, module in self._builtins:
+                self._load_one(name, lambda module=module: _import(module), builtin=True)
+            for entry_point in sorted(self._entry_points(), key=lambda ep: ep.name):
+                if self.allow is not None and entry_point.name not in self.allow:
+                    continue
+                self._load_entry_point(entry_point)
+            for record in self.failed():
+                log.error("plugin %s not loaded: %s", record.name, record.error)
+            return self
+
+    def register(self, name: str, plugin: object, *, builtin: bool = False) -> PluginRecord:
+        """Register an in-process plugin object (tests, embedding); validated like any other."""
+        with self._lock:
+            self.load()
+            return self._load_one(name, lambda: plugin, builtin=builtin)
+
+    def _load_entry_point(self, entry_point: metadata.EntryPoint) -> None:
+        dist = entry_point.dist
+        record_base = {
+            "distribution": dist.name if dist else None,
+            "version": dist.version if dist else None,
+        }
+        if entry_point.name in self.records:
+            self.records[f"{entry_point.name}@{record_base['distribution']}"] = PluginRecord(
+                name=entry_point.name, module=entry_point.value, status="failed",
+                error=f"the name {entry_point.name!r} is already taken by "
+                f"{self.records[entry_point.name].distribution or 'a built-in'}",
+                **record_base,  # type: ignore[arg-type]
+            )
+            return
+        requirement: str | None = None
+        try:
+            requirement = _check_sdk(dist)
+        except PluginRejected as rejected:
+            self.records[entry_point.name] = PluginRecord(
+                name=entry_point.name, module=entry_point.value, status="failed",
+                error=str(rejected), **record_base,  # type: ignore[arg-type]
+            )
+            return
+        record = self._load_one(entry_point.name, entry_point.load, module=entry_point.value)
+        record.distribution = record_base["distribution"]
+        record.version = record_base["version"]
+        record.sdk_requirement = requirement
+
+    def _load_one(
+        self,
+        name: str,
+        load: Callable[[], object],
+        *,
+        builtin: bool = False,
+        module: str | None = None,
+    ) -> PluginRecord:
+        record = PluginRecord(name=name, module=module or "", builtin=builtin)
+        self.records[name] = record
+        try:
+            plugin = load()
+        except Exception as error:
+            return self._reject(record, None, f"import failed: {_describe(error)}")
+        if not record.module:
+            record.module = getattr(plugin, "__name__", type(plugin).__name__)
+        try:
+            self.manager.register(plugin, name=name)
+        except pluggy.PluginValidationError as error:
+            return self._reject(record, None, f"invalid hook implementation: {error}")
+        except ValueError as error:
+            return self._reject(record, None, str(error))
+        unknown = [
+            caller.name for caller in self.manager.get_hookcallers(plugin) or [] if caller.spec is None
+        ]
+        if unknown:
+            return self._reject(record, plugin, "; ".join(_unknown_hook_message(h) for h in unknown))
+        record.hooks = sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or [])
+        unmarked = [
+            attr for attr in dir(plugin)
+            if attr.startswith("vintry_") and attr not in record.hooks
+            and callable(getattr(plugin, attr, None))
+        ]
+        if unmarked:
+            return self._reject(
+                record, plugin,
+                "; ".join(f"{attr!r} is not marked @hookimpl" for attr in unmarked),
+            )
+        try:
+            record.contribution = self._collect_contributions(name)
+        except PluginRejected as rejected:
+            return self._reject(record, plugin, str(rejected))
+        self._relays.clear()
+        return record
+
+    def _reject(self, record: PluginRecord, plugin: object | None, reason: str) -> PluginRecord:
+        if plugin is not None and self.manager.is_registered(plugin):
+            self.manager.unregister(plugin)
+        record.status = "failed"
+        record.error = reason
+        self._relays.clear()
+        return record
+
+    def _collect_contributions(self, name: str) -> Contribution:
+        contribution = Contribution()
+
+        def register_settings(model: type[BaseModel]) -> None:
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                raise PluginRejected("vintry_register_settings: register() needs a pydantic model class")
+            required = [f for f, info in model.model_fields.items() if info.is_required()]
+            if required:
+                raise PluginRejected(
+                    f"settings model {model.__name__} has fields without defaults: {', '.join(required)}"
+                )
+            if contribution.settings_model is not None:
+                raise PluginRejected("a plugin registers one settings model")
+            contribution.settings_model = model
+
+        def register_router(router: APIRouter) -> None:
+            if not isinstance(router, APIRouter):
+                raise PluginRejected("vintry_register_routes: register() needs a fastapi.APIRouter")
+            contribution.routers.append(router)
+
+        def register_command(app: Any) -> None:
+            contribution.command_apps.append(app)
+
+        def register_migrations(scope: Scope, script_location: str) -> None:
+            if scope not in ("hq", "site"):
+                raise PluginRejected(f"migration scope must be 'hq' or 'site', not {scope!r}")
+            contribution.migrations.append((scope, script_location))
+
+        callbacks: dict[str, Callable[..., None]] = {
+            "vintry_register_settings": register_settings,
+            "vintry_register_routes": register_router,
+            "vintry_register_commands": register_command,
+            "vintry_register_migrations": register_migrations,
+        }
+        for hook_name in REGISTRATION_HOOKS:
+            caller = getattr(self.manager.hook, hook_name)
+            for impl in caller.get_hookimpls():
+                if impl.plugin_name != name:
+                    continue
+                try:
+                    impl.function(**{arg: callbacks[hook_name] for arg in impl.argnames})
+                except PluginRejected:
+                    raise
+                except Exception as error:
+                    raise PluginRejected(f"{hook_name} raised {_describe(error)}") from error
+        return contribution
+
+    # --- what loaded ----------------------------------------------------------------
+
+    def loaded(self) -> list[PluginRecord]:
+        """Plugins that loaded, by name."""
+        self.load()
+        return sorted((r for r in self.records.values() if r.status == "loaded"), key=lambda r: r.name)
+
+    def failed(self) -> list[PluginRecord]:
+        """Plugins that did not load, by name, with the reason."""
+        return sorted((r for r in self.records.values() if r.status == "failed"), key=lambda r: r.name)
+
+    def get(self, name: str) -> PluginRecord | None:
+        """The loaded plugin *name*, or None."""
+        self.load()
+        record = self.records.get(name)
+        return record if record is not None and record.status == "loaded" else None
+
+    def builtin_names(self) -> frozenset[str]:
+        """Names of the built-in plugins that loaded (always enabled everywhere)."""
+        return frozenset(r.name for r in self.loaded() if r.builtin)
+
+    def migration_tracks(self) -> list[MigrationTrack]:
+        """Every loaded plugin's Alembic histories."""
+        tracks: list[MigrationTrack] = []
+        for record in self.loaded():
+            for scope, location in record.contribution.migrations:
+                safe = record.name.replace("-", "_")
+                tracks.append(
+                    MigrationTrack(
+                        name=f"{record.name}-{scope}",
+                        scope=scope,
+                        script_location=location,
+                        version_table=f"{safe}_{scope}_version",
+                        owner=record.name,
+                    )
+                )
+        return tracks
+
+    # --- calling hooks for a site ---------------------------------------------------
+
+    def hooks_for(self, enabled: frozenset[str]) -> SiteHooks:
+        """Hook callers that reach only the plugins in *enabled* (plus nothing else)."""
+        self.load()
+        with self._lock:
+            relay = self._relays.get(enabled)
+            if relay is None:
+                relay = SiteHooks(self.manager, enabled)
+                self._relays[enabled] = relay
+            return relay
+
+
+class SiteHooks:
+    """``hooks.vintry_x(...)`` for one set of enabled plugins."""
+
+    def __init__(self, manager: pluggy.PluginManager, enabled: frozenset[str]) -> None:
+        self._manager = manager
+        self._enabled = enabled
+        self._callers: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("vintry_"):
+            raise AttributeError(name)
+        caller = self._callers.get(name)
+        if caller is None:
+            excluded = [
+                plugin
+                for plugin_name, plugin in self._manager.list_name_plugin()
+                if plugin_name not in self._enabled and plugin is not None
+            ]
+            caller = self._manager.subset_hook_caller(name, remove_plugins=excluded)
+            self._callers[name] = caller
+        return caller
+
+    def implementations(self, name: str) -> list[pluggy.HookImpl]:
+        """The enabled plugins' implementations of hook *name*, in call order."""
+        return [
+            impl
+            for impl in reversed(getattr(self._manager.hook, name).get_hookimpls())
+            if impl.plugin_name in self._enabled
+        ]
+
+
+def _check_sdk(dist: metadata.Distribution | None) -> str | None:
+    if dist is None:
+        return None
+    requirement = None
+    for raw in dist.requires or []:
+        try:
+            parsed = Requirement(raw)
+        except InvalidRequirement:
+            continue
+        if parsed.name.lower().replace("_", "-") == SDK_DISTRIBUTION and not parsed.marker:
+            requirement = parsed
+            break
+    if requirement is None:
+        raise PluginRejected(f"{dist.name} declares no {SDK_DISTRIBUTION} requirement")
+    installed = installed_sdk_version()
+    if installed is None:
+        raise PluginRejected(f"{SDK_DISTRIBUTION} is not installed")
+    if not requirement.specifier.contains(installed, prereleases=True):
+        raise PluginRejected(
+            f"built for {SDK_DISTRIBUTION}{requirement.specifier}, "
+            f"but this platform has {SDK_DISTRIBUTION} {installed}"
+        )
+    return str(requirement.specifier)
+
+
+def _import(module: str) -> ModuleType:
+    import importlib
+
+    return importlib.import_module(module)
+
+
+def _describe(error: BaseException) -> str:
+    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    where = f" ({frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})" if frame else ""
+    return f"{type(error).__name__}: {error}{where}"
+
+
+def _unknown_hook_message(name: str) -> str:
+    known = [n for n in dir(hookspecs) if n.startswith("vintry_")]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown hook {name!r}{hint}"
