@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from vintry.sites.directory import SiteDirectory, SiteNode
 from vintry.sites.inheritance import Enablement, EnablementRule, FieldMergeRule, Layer, resolve
 
 if TYPE_CHECKING:
+    from vintry.events.dispatch import DeliveryReport
     from vintry.plugins import PluginHost, SiteHooks
 
 log = logging.getLogger("vintry.platform")
@@ -134,6 +136,7 @@ class Platform:
         self._state_lock = threading.Lock()
         self._extra_tracks: list[MigrationTrack] = []
         self._plugins = plugins
+        self.plugin_faults: Counter[str] = Counter()
 
     @property
     def plugins(self) -> PluginHost:
@@ -252,6 +255,12 @@ class Platform:
             enabled_plugins=self.enabled_plugins(code, directory, state),
             plugin_state=state,
         )
+
+    def emit(self, type_: str, site: str, payload: dict[str, Any] | None = None) -> DeliveryReport:
+        """Deliver an event to the plugins enabled on *site*; call after the change committed."""
+        from vintry.events.dispatch import deliver_event, new_event
+
+        return deliver_event(self, new_event(self, type_, site, payload))
 
     def close(self) -> None:
         """Release every database connection."""

@@ -49,7 +49,8 @@ def create_dealer(platform: Platform, site_code: str, request: DealerCreate, *, 
             before=None,
             after=out.model_dump(mode="json", exclude={"created_at"}),
         )
-        return out
+    platform.emit("dealer.created", site_code, {"dealer": out.code, "tier": out.tier.value})
+    return out
 
 
 def update_dealer(

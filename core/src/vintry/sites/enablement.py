@@ -114,4 +114,7 @@ def set_enablement(
             record_change(session, at=now, site_id=node.id, actor=actor, action="plugin.enablement",
                           object_type="plugin", object_id=name, before=before, after=after)
             bump(session, PLUGINS_COUNTER)
-    return enablement_at(platform, name, code)
+    view = enablement_at(platform, name, code)
+    if before != after:
+        platform.emit("plugin.enablement_changed", code, {"plugin": name, **after, "enabled": view.enabled})
+    return view

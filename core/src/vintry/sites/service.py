@@ -101,7 +101,9 @@ def _insert_site(
             f"site {request.code!r} or one of its domains exists", code="site_exists",
             field="code",
         ) from None
-    return platform.directory().get(request.code)
+    node = platform.directory().get(request.code)
+    platform.emit("site.created", node.code, {"parent": parent.code if parent else None})
+    return node
 
 
 def update_site(

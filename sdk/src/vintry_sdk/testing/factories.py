@@ -17,7 +17,10 @@ from vintry.accounts.service import create_user, find_user, issue_token
 from vintry.dealers.models import DealerTier
 from vintry.dealers.schemas import DealerCreate, DealerOut
 from vintry.dealers.service import create_dealer
-from vintry.platform import Platform
+from vintry.platform import Platform, SiteContext
+from vintry.sites.configuration import change_overrides
+from vintry.sites.enablement import config_namespace, loaded_plugin, set_enablement
+from vintry.sites.inheritance import EnablementState
 from vintry.sites.directory import SiteNode
 from vintry.sites.models import SiteKind
 from vintry.sites.schemas import SiteCreate
@@ -140,6 +143,26 @@ class VintryFactory:
     def admin_client(self, site: str | None = None) -> TestClient:
         """A client authenticated as the HQ administrator."""
         return self.client(self.admin_token, site=site)
+
+    def enable_plugin(
+        self,
+        name: str,
+        site: str | None = None,
+        *,
+        config: dict[str, Any] | None = None,
+        state: str = "on",
+    ) -> SiteContext:
+        """Turn plugin *name* on (or ``state``) at *site* (HQ by default), optionally with
+        configuration overrides there; returns the site's context as hooks will see it."""
+        site = site or self.root
+        set_enablement(
+            self.platform, name, site, state=EnablementState(state), actor=FACTORY_ACTOR,
+            actor_is_hq_admin=True,
+        )
+        if config:
+            namespace = config_namespace(loaded_plugin(self.platform, name))
+            change_overrides(self.platform, namespace, site, set_fields=config, actor=FACTORY_ACTOR)
+        return self.platform.site(site)
 
     def close(self) -> None:
         """Close every client this factory opened."""
