@@ -1,0 +1,240 @@
+"""Seeding the demo brand: HQ, its 32 regional centers, warehouses, dealers and users.
+
+Everything goes through the same services the API uses, so the demo is audited and validated
+like real data. Seeding is idempotent: objects are looked up by code first and only what is
+missing is created, so a second run creates nothing and succeeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from vintry.accounts.models import Role, User
+from vintry.accounts.principal import Actor
+from vintry.accounts.schemas import UserCreate
+from vintry.accounts.service import create_user
+from vintry.bootstrap import initialise
+from vintry.dealers.models import Dealer, DealerTier
+from vintry.dealers.schemas import DealerCreate
+from vintry.dealers.service import create_dealer
+from vintry.demo.data import (
+    HQ_CODE,
+    HQ_DOMAINS,
+    HQ_NAME,
+    HQ_NAME_EN,
+    HQ_WAREHOUSES,
+    REGIONS,
+    DemoDealer,
+    DemoRegion,
+    DemoWarehouse,
+    demo_dealers,
+)
+from vintry.inventory.models import Warehouse
+from vintry.inventory.schemas import WarehouseCreate
+from vintry.inventory.service import create_warehouse
+from vintry.platform import Platform
+from vintry.sites.models import SiteKind
+from vintry.sites.schemas import SiteCreate
+from vintry.sites.service import create_site
+
+__all__ = ["DemoReport", "SeedCount", "dealer_username", "operator_username", "seed_demo"]
+
+
+@dataclass
+class SeedCount:
+    """How many objects of one kind a seeding run created, and how many it found."""
+
+    created: int = 0
+    present: int = 0
+
+    def tally(self, created: bool) -> None:
+        """Count one object, created now or found already there."""
+        if created:
+            self.created += 1
+        else:
+            self.present += 1
+
+
+@dataclass
+class DemoReport:
+    """What :func:`seed_demo` did; ``admin_token`` is set only when the admin was created."""
+
+    sites: SeedCount = field(default_factory=SeedCount)
+    warehouses: SeedCount = field(default_factory=SeedCount)
+    dealers: SeedCount = field(default_factory=SeedCount)
+    users: SeedCount = field(default_factory=SeedCount)
+    admin_token: str | None = None
+
+    @property
+    def counts(self) -> dict[str, SeedCount]:
+        """Each kind of object with its count, in seeding order."""
+        return {
+            "sites": self.sites,
+            "warehouses": self.warehouses,
+            "dealers": self.dealers,
+            "users": self.users,
+        }
+
+    @property
+    def created(self) -> int:
+        """Objects created by this run, all kinds together."""
+        return sum(count.created for count in self.counts.values())
+
+
+def operator_username(region: DemoRegion) -> str:
+    """The username of *region*'s site operator."""
+    return f"op-{region.code}"
+
+
+def dealer_username(dealer: DemoDealer) -> str:
+    """The username of *dealer*'s demo login (usernames are lower-case)."""
+    return dealer.code.lower()
+
+
+def seed_demo(
+    platform: Platform,
+    *,
+    actor: Actor,
+    dealers_per_region: int = 6,
+    on_step: Callable[[DemoRegion], None] | None = None,
+) -> DemoReport:
+    """Seed the demo brand into *platform*, initialising it first if needed.
+
+    :param platform: the deployment to seed.
+    :param actor: who the audit log attributes the changes to.
+    :param dealers_per_region: dealers generated per regional center (see ``demo_dealers``).
+    :param on_step: told after each region is complete, for progress reporting.
+    :returns: counts of what was created and what was already there.
+    """
+    report = DemoReport()
+    init = initialise(
+        platform,
+        actor=actor,
+        root_code=HQ_CODE,
+        root_name=f"{HQ_NAME} {HQ_NAME_EN}",
+        root_domains=list(HQ_DOMAINS),
+    )
+    report.admin_token = init.admin_token
+    report.sites.tally(init.created_root)
+    root = platform.directory().root
+    assert root is not None, "initialise creates the root site"
+
+    # One read of each code space up front: cheaper than a query per object, and no
+    # error is used for control flow.
+    with platform.hq.reading() as session:
+        warehouses = set(session.scalars(select(Warehouse.code)))
+        dealers = set(session.scalars(select(Dealer.code)))
+        users = set(session.scalars(select(User.username)))
+
+    for hub in HQ_WAREHOUSES:
+        report.warehouses.tally(_ensure_warehouse(platform, hub, None, warehouses, actor))
+    for region in REGIONS:
+        _seed_region(
+            platform, region, root.code, dealers_per_region, report, actor,
+            warehouses=warehouses, dealers=dealers, users=users,
+        )
+        if on_step is not None:
+            on_step(region)
+    return report
+
+
+def _seed_region(
+    platform: Platform,
+    region: DemoRegion,
+    root_code: str,
+    dealers_per_region: int,
+    report: DemoReport,
+    actor: Actor,
+    *,
+    warehouses: set[str],
+    dealers: set[str],
+    users: set[str],
+) -> None:
+    created_site = platform.directory().find(region.code) is None
+    if created_site:
+        create_site(
+            platform,
+            parent_code=root_code,
+            request=SiteCreate(
+                code=region.code,
+                name=f"{region.name} {region.name_en}",
+                kind=SiteKind.REGION,
+                domains=[region.domain],
+            ),
+            actor=actor,
+        )
+    report.sites.tally(created_site)
+    for warehouse in region.warehouses:
+        report.warehouses.tally(
+            _ensure_warehouse(platform, warehouse, region.code, warehouses, actor)
+        )
+    region_dealers = demo_dealers(region, dealers_per_region)
+    for dealer in region_dealers:
+        created = dealer.code not in dealers
+        if created:
+            create_dealer(
+                platform,
+                region.code,
+                DealerCreate(
+                    code=dealer.code,
+                    name=dealer.name,
+                    tier=DealerTier(dealer.tier),
+                    tags=list(dealer.tags),
+                    city=dealer.city,
+                ),
+                actor=actor,
+            )
+            dealers.add(dealer.code)
+        report.dealers.tally(created)
+    operator = UserCreate(
+        username=operator_username(region),
+        display_name=f"{region.name_en} operator",
+        role=Role.SITE_OPERATOR,
+        site=region.code,
+    )
+    report.users.tally(_ensure_user(platform, operator, users, actor))
+    if region_dealers:
+        first = region_dealers[0]
+        login = UserCreate(
+            username=dealer_username(first),
+            display_name=first.name,
+            role=Role.DEALER,
+            site=region.code,
+            dealer=first.code,
+        )
+        report.users.tally(_ensure_user(platform, login, users, actor))
+
+
+def _ensure_warehouse(
+    platform: Platform,
+    warehouse: DemoWarehouse,
+    region: str | None,
+    existing: set[str],
+    actor: Actor,
+) -> bool:
+    if warehouse.code in existing:
+        return False
+    request = WarehouseCreate(
+        code=warehouse.code,
+        name=warehouse.name,
+        city=warehouse.city,
+        region=region,
+        latitude=warehouse.latitude,
+        longitude=warehouse.longitude,
+        priority=warehouse.priority,
+    )
+    create_warehouse(platform, request, actor=actor)
+    existing.add(warehouse.code)
+    return True
+
+
+def _ensure_user(platform: Platform, request: UserCreate, existing: set[str], actor: Actor) -> bool:
+    if request.username in existing:
+        return False
+    assert request.site is not None
+    create_user(platform, request, default_site=request.site, actor=actor)
+    existing.add(request.username)
+    return True
