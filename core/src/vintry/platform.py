@@ -257,10 +257,19 @@ class Platform:
         )
 
     def emit(self, type_: str, site: str, payload: dict[str, Any] | None = None) -> DeliveryReport:
-        """Deliver an event to the plugins enabled on *site*; call after the change committed."""
-        from vintry.events.dispatch import deliver_event, new_event
+        """Deliver an event to the plugins enabled on *site*; call after the change committed.
 
-        return deliver_event(self, new_event(self, type_, site, payload))
+        Never raises: the change has committed, so a delivery that cannot even start (the
+        site unknown here, HQ unreachable) is logged and reported as delivered to nobody.
+        """
+        from vintry.events.dispatch import DeliveryReport, deliver_event, new_event
+
+        event = new_event(self, type_, site, payload)
+        try:
+            return deliver_event(self, event)
+        except Exception:
+            log.exception("event %s (%s) for site %r was not delivered", event.id, type_, site)
+            return DeliveryReport(event_id=event.id)
 
     def close(self) -> None:
         """Release every database connection."""

@@ -13,6 +13,7 @@ without it. Loading is lazy and idempotent: nothing happens at import time.
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import threading
 import traceback
@@ -25,6 +26,7 @@ from typing import Any, Literal
 import pluggy
 from fastapi import APIRouter
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 from pydantic import BaseModel
 
 from vintry import hookspecs
@@ -107,7 +109,7 @@ class PluginHost:
                 return self
             self._loaded = True
             for name, module in self._builtins:
-                self._load_one(name, lambda module=module: _import(module), builtin=True)
+                self._load_one(name, functools.partial(_import, module), builtin=True)
             for entry_point in sorted(self._entry_points(), key=lambda ep: ep.name):
                 if self.allow is not None and entry_point.name not in self.allow:
                     continue
@@ -120,7 +122,22 @@ class PluginHost:
         """Register an in-process plugin object (tests, embedding); validated like any other."""
         with self._lock:
             self.load()
-            return self._load_one(name, lambda: plugin, builtin=builtin)
+            existing = self.records.get(name)
+            if existing is not None and existing.status == "loaded":
+                if self.manager.get_plugin(name) is plugin:
+                    return existing  # registering the same object again changes nothing
+                # Keep the plugin that holds the name; file the newcomer as failed beside it.
+                module = getattr(plugin, "__name__", type(plugin).__name__)
+                record = PluginRecord(
+                    name=name, module=module, builtin=builtin, status="failed",
+                    error=f"the name {name!r} is already taken by {existing.module}",
+                )
+                self.records[f"{name}@{module}#{id(plugin)}"] = record
+            else:
+                record = self._load_one(name, lambda: plugin, builtin=builtin)
+            if record.status == "failed":
+                log.error("plugin %s not loaded: %s", record.name, record.error)
+            return record
 
     def _load_entry_point(self, entry_point: metadata.EntryPoint) -> None:
         dist = entry_point.dist
@@ -341,7 +358,9 @@ def _check_sdk(dist: metadata.Distribution | None) -> str | None:
             parsed = Requirement(raw)
         except InvalidRequirement:
             continue
-        if parsed.name.lower().replace("_", "-") == SDK_DISTRIBUTION and not parsed.marker:
+        # A marker (python_version, extra == "test") decides whether the line applies here.
+        applies = parsed.marker is None or parsed.marker.evaluate({"extra": ""})
+        if canonicalize_name(parsed.name) == SDK_DISTRIBUTION and applies:
             requirement = parsed
             break
     if requirement is None:
@@ -370,7 +389,8 @@ def _describe(error: BaseException) -> str:
 
 
 def _unknown_hook_message(name: str) -> str:
-    known = [n for n in dir(hookspecs) if n.startswith("vintry_")]
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    # Compare without the shared prefix, which would make every name look close to every hook.
+    known = {n.removeprefix("vintry_"): n for n in dir(hookspecs) if n.startswith("vintry_")}
+    close = difflib.get_close_matches(name.removeprefix("vintry_"), list(known), n=1)
+    hint = f" (did you mean {known[close[0]]!r}?)" if close else ""
     return f"unknown hook {name!r}{hint}"

@@ -73,8 +73,9 @@ class VintrySettings(BaseSettings):
     @classmethod
     def _split_plugin_list(cls, value: Any) -> Any:
         if isinstance(value, str):
+            # An empty variable (as compose files leave them) means "unset": load all.
             names = [name.strip() for name in value.split(",")]
-            return [name for name in names if name]
+            return [name for name in names if name] or None
         return value
 
     @field_validator("site_database_url")
@@ -96,6 +97,11 @@ class VintrySettings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get("VINTRY_CONFIG_FILE")
         if config_file:
+            if not Path(config_file).is_file():
+                # A typo must not silently fall back to the defaults (a fresh SQLite HQ).
+                raise FileNotFoundError(
+                    f"VINTRY_CONFIG_FILE names {config_file!r}, which is not a file"
+                )
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 from vintry.cli import app
+from vintry.cli.console import console, err_console
 from vintry.platform import Platform
 from vintry.settings import VintrySettings
 
@@ -22,7 +23,10 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("VINTRY_HQ_DATABASE_URL", "VINTRY_SITE_DATABASE_URL", "VINTRY_CONFIG_FILE"):
         monkeypatch.delenv(name, raising=False)
     # Wide enough that rich tables do not fold the values the tests look for.
+    # Rich reads COLUMNS once, when the console is built, so set the width itself too.
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(console, "width", 200)
+    monkeypatch.setattr(err_console, "width", 200)
     return path
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+import fastapi.routing
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
@@ -64,12 +67,29 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     return app
 
 
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every API route *app* serves, with include prefixes and include-level dependencies.
+
+    FastAPI 0.165 keeps an included router as one opaque entry of ``app.routes``, so a
+    scan of ``app.routes`` sees no ``APIRoute`` at all; ``iter_route_contexts`` walks into
+    it. Each context forwards ``path``, ``methods`` and ``dependant`` to the route as served.
+    """
+    iter_contexts = getattr(fastapi.routing, "iter_route_contexts", None)
+    if iter_contexts is None:  # older FastAPI copies included routes into app.routes
+        return [route for route in app.routes if isinstance(route, APIRoute)]
+    return [
+        cast(APIRoute, context)
+        for context in iter_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+    ]
+
+
 def check_routes_declare_permissions(app: FastAPI) -> None:
     """Refuse an app with a route that declares no permission (nor ``public``)."""
     missing = [
-        f"{sorted(route.methods)} {route.path}"
-        for route in app.routes
-        if isinstance(route, APIRoute) and declared_permission(route) is None
+        f"{sorted(route.methods or ())} {route.path}"
+        for route in api_routes(app)
+        if declared_permission(route) is None
     ]
     if missing:
         raise RuntimeError("routes without a declared permission: " + ", ".join(missing))

@@ -129,9 +129,14 @@ async def _on_http_error(_request: Request, error: Exception) -> JSONResponse:
     return error_response(error.status_code, code, message, headers=getattr(error, "headers", None))
 
 
-async def _on_unexpected(_request: Request, error: Exception) -> JSONResponse:
+def unexpected_error_response(error: BaseException) -> JSONResponse:
+    """Log *error* with its traceback and answer 500 without revealing anything of it."""
     log.exception("unhandled error", exc_info=error)
     return error_response(500, "internal_error", "an unexpected error occurred; it was logged")
+
+
+async def _on_unexpected(_request: Request, error: Exception) -> JSONResponse:
+    return unexpected_error_response(error)
 
 
 def install_error_handlers(app: FastAPI) -> None:

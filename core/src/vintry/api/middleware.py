@@ -6,12 +6,13 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vintry.api.errors import error_response
+from vintry.api.errors import error_response, unexpected_error_response
 from vintry.context import current_request_id
 
 log = logging.getLogger("vintry.access")
@@ -48,11 +49,12 @@ class RequestIdMiddleware:
         token = current_request_id.set(request_id)
         started = time.perf_counter()
         status = 500
+        status_sent = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, status_sent
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, status_sent = message["status"], True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}
@@ -60,6 +62,13 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as error:
+            # Answered (and logged) here, inside the request id's context, rather than by
+            # Starlette's outermost ServerErrorMiddleware, which runs after the id is reset
+            # and sends past send_with_id: its 500 would carry no request id anywhere.
+            if status_sent:
+                raise
+            await unexpected_error_response(error)(scope, receive, send_with_id)
         finally:
             log.info(
                 "%s %s %s %.1fms",
@@ -182,6 +191,6 @@ class SiteRoutingMiddleware:
         await self.app(scope, receive, send)
 
 
-def site_hint(scope: dict[str, Any]) -> tuple[str | None, str | None]:
+def site_hint(scope: MutableMapping[str, Any]) -> tuple[str | None, str | None]:
     """The site code from the path prefix (if any) and the request's host name."""
     return scope.get(SITE_SCOPE_KEY), scope.get(HOST_SCOPE_KEY)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from vintry.plugins import PluginHost
 
 from vintry.cli import dealers, plugins, serve, setup, sites, tokens, users
 
@@ -22,8 +27,30 @@ app.add_typer(tokens.app, name="token")
 app.add_typer(plugins.app, name="plugins")
 
 
+def add_plugin_commands(target: typer.Typer, host: PluginHost | None = None) -> None:
+    """Mount every loaded plugin's typer apps as ``vintry <plugin> ...``.
+
+    Only the plugin host is needed (no database), so a broken HQ never hides commands; a
+    settings error leaves the kernel's commands working and is reported when they run.
+    """
+    from pydantic import ValidationError
+
+    from vintry.plugins import PluginHost
+    from vintry.settings import VintrySettings
+
+    if host is None:
+        try:
+            host = PluginHost(allow=VintrySettings().load_plugins)
+        except (ValidationError, OSError):
+            return
+    for record in host.loaded():
+        for command_app in record.contribution.command_apps:
+            target.add_typer(command_app, name=record.name)
+
+
 def main() -> None:
     """Run the ``vintry`` command (the console-script entry point)."""
+    add_plugin_commands(app)
     app()
 
 

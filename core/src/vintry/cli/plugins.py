@@ -204,7 +204,7 @@ def new(
     template: Path | None = typer.Option(None, help="Template directory [default: the repo's]."),
 ) -> None:
     """Create a new plugin distribution from the cookiecutter template."""
-    from cookiecutter.main import cookiecutter
+    from cookiecutter.main import cookiecutter  # type: ignore[import-untyped]
 
     with reported_errors():
         source = template or find_template()
@@ -214,6 +214,7 @@ def new(
             no_input=True,
             output_dir=str(output_dir),
             extra_context={"plugin_name": name, "description": description, "author": author},
+            default_config=True,  # ignore a personal ~/.cookiecutterrc: same result everywhere
         )
     console.print(
         f"Created {escape(created)}. Next: "

@@ -38,6 +38,8 @@ class DatabaseTarget:
 def parse_target(raw_url: str) -> DatabaseTarget:
     """Split Vintry's own ``vintry_schema`` parameter off a database URL."""
     url = make_url(raw_url)
+    if f"{SCHEMA_PARAMETER}=" in raw_url and not url.query.get(SCHEMA_PARAMETER):
+        raise ValueError(f"{SCHEMA_PARAMETER} is empty in the database URL")
     schema = url.query.get(SCHEMA_PARAMETER)
     if isinstance(schema, tuple):
         schema = schema[0]

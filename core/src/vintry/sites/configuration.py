@@ -206,7 +206,7 @@ def _jsonable(model: type[BaseModel], values: Mapping[str, Any]) -> dict[str, An
     """JSON-ready values through the model's own serialisers, field by field."""
     fields = model.model_fields
     return {
-        name: TypeAdapter(fields[name].annotation).dump_python(value, mode="json")
+        name: TypeAdapter(fields[name].annotation or Any).dump_python(value, mode="json")
         for name, value in values.items()
     }
 

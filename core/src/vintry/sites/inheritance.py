@@ -31,8 +31,6 @@ from vintry.errors import InvalidInput
 
 V = TypeVar("V")
 R = TypeVar("R")
-V_contra = TypeVar("V_contra", contravariant=True)
-R_co = TypeVar("R_co", covariant=True)
 
 
 @dataclass(frozen=True)
@@ -55,10 +53,10 @@ class Resolved(Generic[R]):
     decided_by: Mapping[str, str | None] = field(default_factory=dict)
 
 
-class InheritanceRule(Protocol[V_contra, R_co]):
+class InheritanceRule(Protocol[V, R]):
     """How a chain of layers, root first, folds into the value in force at its last site."""
 
-    def resolve(self, chain: Sequence[Layer[V_contra]]) -> Resolved[R_co]:  # type: ignore[misc]
+    def resolve(self, chain: Sequence[Layer[V]]) -> Resolved[R]:
         """Fold *chain* (root first, the site asked about last)."""
         ...
 

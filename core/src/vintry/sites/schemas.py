@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -25,8 +26,18 @@ def normalize_domain(value: str) -> str:
     return domain
 
 
+def check_time_zone(value: str) -> str:
+    """Refuse a name that is not an IANA time zone (order dates are computed in it)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"{value!r} is not an IANA time zone such as 'Asia/Shanghai'") from None
+    return value
+
+
 SiteCode = Annotated[str, StringConstraints(pattern=SITE_CODE_PATTERN)]
 Domain = Annotated[str, AfterValidator(normalize_domain)]
+TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(check_time_zone)]
 
 
 class RequestModel(BaseModel):
@@ -83,7 +94,9 @@ class SiteSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timezone: str = Field(default="Asia/Shanghai", description="IANA time zone of the mall.")
+    timezone: TimeZoneName = Field(
+        default="Asia/Shanghai", description="IANA time zone of the mall."
+    )
     locale: str = Field(default="zh-CN", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
     min_order_amount: Decimal = Field(
         default=Decimal("0"), ge=0, max_digits=12, decimal_places=2,
