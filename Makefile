@@ -35,7 +35,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check core sdk plugins tests
+	$(BIN)/ruff check core sdk plugins tests templates benchmarks
+	$(BIN)/mypy core/src/vintry sdk/src/vintry_sdk
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

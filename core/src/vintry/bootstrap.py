@@ -42,25 +42,35 @@ def initialise(
     created_root = directory.root is None
     if created_root:
         create_root(
-            platform, code=root_code, name=root_name,
-            domains=root_domains if root_domains is not None else DEFAULT_ROOT_DOMAINS, actor=actor,
+            platform,
+            code=root_code,
+            name=root_name,
+            domains=root_domains if root_domains is not None else DEFAULT_ROOT_DOMAINS,
+            actor=actor,
         )
     root = platform.directory().root
     assert root is not None
     platform.migrate_site(root.code, root.database_url)
     with platform.hq.reading() as session:
-        has_admin = session.scalar(select(User.id).where(User.username == ADMIN_USERNAME)) is not None
+        has_admin = (
+            session.scalar(select(User.id).where(User.username == ADMIN_USERNAME)) is not None
+        )
     token: str | None = None
     if not has_admin:
         create_user(
             platform,
-            UserCreate(username=ADMIN_USERNAME, display_name="HQ administrator", role=Role.HQ_ADMIN),
+            UserCreate(
+                username=ADMIN_USERNAME, display_name="HQ administrator", role=Role.HQ_ADMIN
+            ),
             default_site=root.code,
             actor=actor,
         )
         with platform.hq.transaction() as session:
             token = issue_token(
-                platform, find_user(session, ADMIN_USERNAME), TokenCreate(name="initial admin token"),
-                session=session, actor=actor,
+                platform,
+                find_user(session, ADMIN_USERNAME),
+                TokenCreate(name="initial admin token"),
+                session=session,
+                actor=actor,
             ).token
     return InitResult(migrated=migrated, created_root=created_root, admin_token=token)

@@ -39,7 +39,7 @@ class ManualClock:
             return self._now
 
     def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
-        """Move the clock forward by *delta* (or ``timedelta(**kwargs)``) and return the new time."""
+        """Move forward by *delta* (or ``timedelta(**kwargs)``); return the new time."""
         step = delta if delta is not None else timedelta(**kwargs)
         if step < timedelta(0):
             raise ValueError("a clock does not run backwards")

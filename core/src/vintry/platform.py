@@ -13,9 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from vintry.clock import Clock, SystemClock
 from vintry.db.counters import read_all
@@ -95,7 +94,9 @@ class SiteContext:
         """The configuration of *plugin* in force on this site, validated by its model."""
         record = self.platform.plugins.get(plugin)
         if record is None or record.settings_model is None:
-            raise NotFound(f"plugin {plugin!r} has no settings", code="plugin_not_found", field="plugin")
+            raise NotFound(
+                f"plugin {plugin!r} has no settings", code="plugin_not_found", field="plugin"
+            )
         overrides = self.plugin_state.overrides.get(plugin, {})
         defaults = {
             name: info.get_default(call_default_factory=True)
@@ -206,8 +207,10 @@ class Platform:
             sites_version = counters.get(SITES_COUNTER, 0)
             plugins_version = counters.get(PLUGINS_COUNTER, 0)
             directory, state = self._directory, self._plugin_state
-            if directory is not None and directory.version == sites_version and (
-                state.version == plugins_version
+            if (
+                directory is not None
+                and directory.version == sites_version
+                and (state.version == plugins_version)
             ):
                 return directory, state
             with self._state_lock:
@@ -244,10 +247,19 @@ class Platform:
             self._directory = None
             self._plugin_state = PluginState()
 
-    def site(self, code: str, directory: SiteDirectory | None = None) -> SiteContext:
-        """The context of site *code*: what hooks receive as ``site``."""
-        current, state = self.refresh()
-        directory = directory or current
+    def site(
+        self,
+        code: str,
+        directory: SiteDirectory | None = None,
+        state: PluginState | None = None,
+    ) -> SiteContext:
+        """The context of site *code*: what hooks receive as ``site``.
+
+        Pass the *directory* and *state* of a ``refresh()`` already made for this request
+        to avoid reading the change counters twice.
+        """
+        if directory is None or state is None:
+            directory, state = self.refresh()
         return SiteContext(
             node=directory.get(code),
             path=directory.path(code),
@@ -277,7 +289,6 @@ class Platform:
 
 
 def _load_plugin_state(session: Any, directory: SiteDirectory, version: int) -> PluginState:
-    from sqlalchemy import select
 
     from vintry.sites.inheritance import EnablementState
     from vintry.sites.models import PluginEnablement, SiteSettingOverride
@@ -297,7 +308,7 @@ def _load_plugin_state(session: Any, directory: SiteDirectory, version: int) -> 
     )
     for row in rows:
         if row.site_id in codes:
-            plugin = row.namespace[len(PLUGIN_NAMESPACE_PREFIX):]
+            plugin = row.namespace[len(PLUGIN_NAMESPACE_PREFIX) :]
             overrides.setdefault(plugin, {})[codes[row.site_id]] = dict(row.values)
     return PluginState(version=version, enablement=enablement, overrides=overrides)
 

@@ -91,7 +91,9 @@ class PluginHost:
         builtins: Iterable[tuple[str, str]] = BUILTIN_PLUGINS,
     ) -> None:
         self.allow = None if allow is None else frozenset(allow)
-        self._entry_points = entry_points or (lambda: metadata.entry_points(group=ENTRY_POINT_GROUP))
+        self._entry_points = entry_points or (
+            lambda: metadata.entry_points(group=ENTRY_POINT_GROUP)
+        )
         self._builtins = tuple(builtins)
         self.manager = pluggy.PluginManager(hookspecs.PROJECT)
         self.manager.add_hookspecs(hookspecs)
@@ -129,7 +131,10 @@ class PluginHost:
                 # Keep the plugin that holds the name; file the newcomer as failed beside it.
                 module = getattr(plugin, "__name__", type(plugin).__name__)
                 record = PluginRecord(
-                    name=name, module=module, builtin=builtin, status="failed",
+                    name=name,
+                    module=module,
+                    builtin=builtin,
+                    status="failed",
                     error=f"the name {name!r} is already taken by {existing.module}",
                 )
                 self.records[f"{name}@{module}#{id(plugin)}"] = record
@@ -147,7 +152,9 @@ class PluginHost:
         }
         if entry_point.name in self.records:
             self.records[f"{entry_point.name}@{record_base['distribution']}"] = PluginRecord(
-                name=entry_point.name, module=entry_point.value, status="failed",
+                name=entry_point.name,
+                module=entry_point.value,
+                status="failed",
                 error=f"the name {entry_point.name!r} is already taken by "
                 f"{self.records[entry_point.name].distribution or 'a built-in'}",
                 **record_base,  # type: ignore[arg-type]
@@ -158,8 +165,11 @@ class PluginHost:
             requirement = _check_sdk(dist)
         except PluginRejected as rejected:
             self.records[entry_point.name] = PluginRecord(
-                name=entry_point.name, module=entry_point.value, status="failed",
-                error=str(rejected), **record_base,  # type: ignore[arg-type]
+                name=entry_point.name,
+                module=entry_point.value,
+                status="failed",
+                error=str(rejected),
+                **record_base,  # type: ignore[arg-type]
             )
             return
         record = self._load_one(entry_point.name, entry_point.load, module=entry_point.value)
@@ -190,19 +200,26 @@ class PluginHost:
         except ValueError as error:
             return self._reject(record, None, str(error))
         unknown = [
-            caller.name for caller in self.manager.get_hookcallers(plugin) or [] if caller.spec is None
+            caller.name
+            for caller in self.manager.get_hookcallers(plugin) or []
+            if caller.spec is None
         ]
         if unknown:
-            return self._reject(record, plugin, "; ".join(_unknown_hook_message(h) for h in unknown))
+            return self._reject(
+                record, plugin, "; ".join(_unknown_hook_message(h) for h in unknown)
+            )
         record.hooks = sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or [])
         unmarked = [
-            attr for attr in dir(plugin)
-            if attr.startswith("vintry_") and attr not in record.hooks
+            attr
+            for attr in dir(plugin)
+            if attr.startswith("vintry_")
+            and attr not in record.hooks
             and callable(getattr(plugin, attr, None))
         ]
         if unmarked:
             return self._reject(
-                record, plugin,
+                record,
+                plugin,
                 "; ".join(f"{attr!r} is not marked @hookimpl" for attr in unmarked),
             )
         try:
@@ -225,11 +242,14 @@ class PluginHost:
 
         def register_settings(model: type[BaseModel]) -> None:
             if not (isinstance(model, type) and issubclass(model, BaseModel)):
-                raise PluginRejected("vintry_register_settings: register() needs a pydantic model class")
+                raise PluginRejected(
+                    "vintry_register_settings: register() needs a pydantic model class"
+                )
             required = [f for f, info in model.model_fields.items() if info.is_required()]
             if required:
                 raise PluginRejected(
-                    f"settings model {model.__name__} has fields without defaults: {', '.join(required)}"
+                    f"settings model {model.__name__} has fields without defaults: "
+                    f"{', '.join(required)}"
                 )
             if contribution.settings_model is not None:
                 raise PluginRejected("a plugin registers one settings model")
@@ -272,11 +292,15 @@ class PluginHost:
     def loaded(self) -> list[PluginRecord]:
         """Plugins that loaded, by name."""
         self.load()
-        return sorted((r for r in self.records.values() if r.status == "loaded"), key=lambda r: r.name)
+        return sorted(
+            (r for r in self.records.values() if r.status == "loaded"), key=lambda r: r.name
+        )
 
     def failed(self) -> list[PluginRecord]:
         """Plugins that did not load, by name, with the reason."""
-        return sorted((r for r in self.records.values() if r.status == "failed"), key=lambda r: r.name)
+        return sorted(
+            (r for r in self.records.values() if r.status == "failed"), key=lambda r: r.name
+        )
 
     def get(self, name: str) -> PluginRecord | None:
         """The loaded plugin *name*, or None."""

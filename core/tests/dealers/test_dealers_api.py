@@ -235,3 +235,25 @@ def test_operator_audit_shows_its_subtree_dealer_changes_only(
     objects = {e["object_id"] for e in east.get("/api/v1/audit",
                                                  params={"object_type": "dealer"}).json()}
     assert "D-E1" in objects and "D-W1" not in objects
+
+
+def test_dealers_are_listed_a_page_at_a_time(vintry_factory: VintryFactory) -> None:
+    region = vintry_factory.site("paged").code
+    codes = sorted(vintry_factory.dealer(region, f"D-PG-{n:03d}").code for n in range(7))
+    admin = vintry_factory.admin_client(site=region)
+    seen: list[str] = []
+    after: str | None = None
+    while True:
+        params: dict[str, str | int] = {"limit": 3}
+        if after:
+            params["after"] = after
+        page = admin.get("/api/v1/dealers", params=params)
+        assert page.status_code == 200, page.text
+        batch = [dealer["code"] for dealer in page.json()]
+        if not batch:
+            break
+        assert len(batch) <= 3
+        seen.extend(batch)
+        after = batch[-1]
+    assert seen == codes
+    assert admin.get("/api/v1/dealers", params={"limit": 0}).status_code == 422

@@ -58,16 +58,22 @@ def list_users(scope: RequestScope = Depends(authorize(Permission.USERS_READ))) 
         return [service.user_out(session, scope.directory, u) for u in users if _manages(scope, u)]
 
 
-@router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED, summary="Create a user")
+@router.post(
+    "/users", response_model=UserOut, status_code=status.HTTP_201_CREATED, summary="Create a user"
+)
 def create_user(
     request: UserCreate, scope: RequestScope = Depends(authorize(Permission.USERS_WRITE))
 ) -> UserOut:
-    """Create a user at the addressed site or below; only HQ administrators create HQ administrators."""
+    """Create a user at the addressed site or below (only HQ admins create HQ admins)."""
     target = request.site or scope.site.code
     scope.require_site_within(target)
     if request.role is Role.HQ_ADMIN and scope.principal.role is not Role.HQ_ADMIN:
-        raise PermissionDenied("only an hq_admin grants hq_admin", code="role_not_grantable", field="role")
-    return service.create_user(scope.platform, request, default_site=scope.site.code, actor=scope.actor)
+        raise PermissionDenied(
+            "only an hq_admin grants hq_admin", code="role_not_grantable", field="role"
+        )
+    return service.create_user(
+        scope.platform, request, default_site=scope.site.code, actor=scope.actor
+    )
 
 
 @router.get("/users/{username}", response_model=UserOut, summary="One user")
@@ -80,23 +86,34 @@ def get_user(
 
 
 @router.get("/tokens", response_model=list[TokenOut], summary="Tokens the caller manages")
-def list_tokens(scope: RequestScope = Depends(authorize(Permission.TOKENS_MANAGE))) -> list[TokenOut]:
+def list_tokens(
+    scope: RequestScope = Depends(authorize(Permission.TOKENS_MANAGE)),
+) -> list[TokenOut]:
     """The caller's own tokens (secrets are never shown)."""
     with scope.platform.hq.reading() as session:
         tokens = session.scalars(
-            select(ApiToken).where(ApiToken.user_id == scope.principal.user_id).order_by(ApiToken.created_at)
+            select(ApiToken)
+            .where(ApiToken.user_id == scope.principal.user_id)
+            .order_by(ApiToken.created_at)
         )
         return [service.token_out(t, scope.principal.username) for t in tokens]
 
 
-@router.post("/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED, summary="Create a token")
+@router.post(
+    "/tokens",
+    response_model=TokenCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a token",
+)
 def create_token(
     request: TokenCreate, scope: RequestScope = Depends(authorize(Permission.TOKENS_MANAGE))
 ) -> TokenCreated:
     """A new token for the caller or a user it manages; the secret is in this response only."""
     with scope.platform.hq.transaction() as session:
         user = _managed_user(session, scope, request.username or scope.principal.username)
-        return service.issue_token(scope.platform, user, request, session=session, actor=scope.actor)
+        return service.issue_token(
+            scope.platform, user, request, session=session, actor=scope.actor
+        )
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenOut, summary="Revoke a token")
@@ -107,5 +124,7 @@ def revoke_token(
     with scope.platform.hq.transaction() as session:
         token = session.get(ApiToken, token_id)
         if token is None or not _manages(scope, token.user):
-            raise NotFound(f"token {token_id!r} does not exist", code="token_not_found", field="token_id")
+            raise NotFound(
+                f"token {token_id!r} does not exist", code="token_not_found", field="token_id"
+            )
         return service.revoke_token(scope.platform, token, session=session, actor=scope.actor)

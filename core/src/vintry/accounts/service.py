@@ -42,7 +42,9 @@ def create_user(
         dealer_id: int | None = None
         if request.role is Role.DEALER:
             if not request.dealer:
-                raise InvalidInput("a dealer user names its dealer", code="dealer_required", field="dealer")
+                raise InvalidInput(
+                    "a dealer user names its dealer", code="dealer_required", field="dealer"
+                )
             dealer = session.scalar(select(Dealer).where(Dealer.code == request.dealer))
             if dealer is None or dealer.site_id != site.id:
                 raise NotFound(
@@ -52,9 +54,13 @@ def create_user(
                 )
             dealer_id = dealer.id
         elif request.dealer is not None:
-            raise InvalidInput("only dealer users name a dealer", code="dealer_not_allowed", field="dealer")
+            raise InvalidInput(
+                "only dealer users name a dealer", code="dealer_not_allowed", field="dealer"
+            )
         if request.role is Role.HQ_ADMIN and site.kind is not SiteKind.HQ:
-            raise InvalidInput("an hq_admin belongs to the HQ site", code="invalid_site_for_role", field="site")
+            raise InvalidInput(
+                "an hq_admin belongs to the HQ site", code="invalid_site_for_role", field="site"
+            )
         user = User(
             username=request.username,
             display_name=request.display_name,
@@ -137,7 +143,11 @@ def issue_token(
         object_type="token",
         object_id=token_id,
         before=None,
-        after={"user": user.username, "name": request.name, "expires_at": token.expires_at.isoformat()},
+        after={
+            "user": user.username,
+            "name": request.name,
+            "expires_at": token.expires_at.isoformat(),
+        },
     )
     return TokenCreated(
         **token_out(token, user.username).model_dump(),
@@ -145,7 +155,9 @@ def issue_token(
     )
 
 
-def revoke_token(platform: Platform, token: ApiToken, *, session: Session, actor: Actor) -> TokenOut:
+def revoke_token(
+    platform: Platform, token: ApiToken, *, session: Session, actor: Actor
+) -> TokenOut:
     """Revoke *token* (idempotent: a revoked token stays revoked at its first time)."""
     if token.revoked_at is None:
         token.revoked_at = platform.clock.now()
@@ -191,7 +203,9 @@ def authenticate(platform: Platform, raw: str, directory: SiteDirectory) -> Prin
     now = platform.clock.now()
     with platform.hq.reading() as session:
         row = session.execute(
-            select(ApiToken, User).join(User, ApiToken.user_id == User.id).where(ApiToken.id == token_id)
+            select(ApiToken, User)
+            .join(User, ApiToken.user_id == User.id)
+            .where(ApiToken.id == token_id)
         ).first()
         if row is None:
             raise Unauthenticated("the token is not known", code="invalid_token")

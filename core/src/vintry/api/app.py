@@ -39,15 +39,22 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         responses={
-            400: {"model": ErrorResponse}, 401: {"model": ErrorResponse},
-            403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
-            409: {"model": ErrorResponse}, 413: {"model": ErrorResponse},
+            400: {"model": ErrorResponse},
+            401: {"model": ErrorResponse},
+            403: {"model": ErrorResponse},
+            404: {"model": ErrorResponse},
+            409: {"model": ErrorResponse},
+            413: {"model": ErrorResponse},
             422: {"model": ErrorResponse},
         },
     )
     app.state.platform = platform
     for router in (
-        health_router, sites_router, dealers_router, accounts_router, inventory_router,
+        health_router,
+        sites_router,
+        dealers_router,
+        accounts_router,
+        inventory_router,
         plugins_router,
     ):
         app.include_router(router)

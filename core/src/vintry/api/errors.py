@@ -94,8 +94,12 @@ async def _on_vintry_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, VintryError)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthenticated) else None
     return error_response(
-        error.status_code, error.code, error.message, field=error.field,
-        details=error.details, headers=headers,
+        error.status_code,
+        error.code,
+        error.message,
+        field=error.field,
+        details=error.details,
+        headers=headers,
     )
 
 
@@ -109,10 +113,17 @@ async def _on_validation_error(_request: Request, error: Exception) -> JSONRespo
         }
         for item in error.errors()
     ]
-    first = problems[0] if problems else {"field": None, "code": "invalid_value", "message": "invalid"}
+    first = (
+        problems[0] if problems else {"field": None, "code": "invalid_value", "message": "invalid"}
+    )
     if first["code"] == "invalid_json":
-        return error_response(400, "invalid_json", "the request body is not valid JSON",
-                              field="body", details={"errors": problems})
+        return error_response(
+            400,
+            "invalid_json",
+            "the request body is not valid JSON",
+            field="body",
+            details={"errors": problems},
+        )
     return error_response(
         422,
         "validation_failed",

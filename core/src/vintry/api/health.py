@@ -36,9 +36,11 @@ def ready(request: Request) -> Health:
             session.execute(text("SELECT 1"))
         directory = platform.directory()
     except Exception as error:
-        raise ServiceUnavailable(f"HQ database unavailable: {type(error).__name__}",
-                                 code="hq_unavailable") from None
+        raise ServiceUnavailable(
+            f"HQ database unavailable: {type(error).__name__}", code="hq_unavailable"
+        ) from None
     if directory.root is None:
-        raise ServiceUnavailable("the platform has no HQ site yet: run 'vintry init'",
-                                 code="not_initialised")
+        raise ServiceUnavailable(
+            "the platform has no HQ site yet: run 'vintry init'", code="not_initialised"
+        )
     return Health(status="ok", version=__version__, sites=len(directory.nodes))

@@ -101,8 +101,14 @@ class BodyLimitMiddleware:
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not declared.isdigit():
-                await self._refuse(scope, receive, send, 400, "invalid_content_length",
-                                   "Content-Length is not a number")
+                await self._refuse(
+                    scope,
+                    receive,
+                    send,
+                    400,
+                    "invalid_content_length",
+                    "Content-Length is not a number",
+                )
                 return
             if int(declared) > self.max_bytes:
                 await self._too_large(scope, receive, send)
@@ -133,11 +139,18 @@ class BodyLimitMiddleware:
             await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._refuse(scope, receive, send, 413, "payload_too_large",
-                           f"the request body exceeds {self.max_bytes} bytes")
+        await self._refuse(
+            scope,
+            receive,
+            send,
+            413,
+            "payload_too_large",
+            f"the request body exceeds {self.max_bytes} bytes",
+        )
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int,
-                      code: str, message: str) -> None:
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str
+    ) -> None:
         response = error_response(status, code, message, field="body")
         await response(scope, receive, send)
 
@@ -167,8 +180,9 @@ class SiteRoutingMiddleware:
             match = _HOST.match(text) if text is not None and len(text) <= 260 else None
             port = match.group(1) if match else None
             if match is None or (port is not None and not 0 < int(port) < 65536):
-                response = error_response(400, "invalid_host", "the Host header is malformed",
-                                          field="header.host")
+                response = error_response(
+                    400, "invalid_host", "the Host header is malformed", field="header.host"
+                )
                 await response(scope, receive, send)
                 return
             assert text is not None
@@ -180,8 +194,9 @@ class SiteRoutingMiddleware:
         if prefixed is not None:
             code, rest = prefixed.group(1), prefixed.group(2) or "/"
             if not _SITE_CODE.match(code):
-                response = error_response(404, "site_not_found", f"site {code!r} does not exist",
-                                          field="site")
+                response = error_response(
+                    404, "site_not_found", f"site {code!r} does not exist", field="site"
+                )
                 await response(scope, receive, send)
                 return
             scope = dict(scope)

@@ -101,7 +101,7 @@ def authorize(permission: Permission) -> Callable[..., RequestScope]:
         platform = get_platform(request)
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise Unauthenticated("send 'Authorization: Bearer <token>'", code="unauthenticated")
-        directory = platform.directory()
+        directory, state = platform.refresh()
         principal = authenticate(platform, credentials.credentials, directory)
         code = resolve_site_code(request, directory)
         node = directory.get(code)
@@ -109,6 +109,7 @@ def authorize(permission: Permission) -> Callable[..., RequestScope]:
             not node.active and principal.role is Role.DEALER
         ):
             raise NotFound(f"site {code!r} does not exist", code="site_not_found", field="site")
+        _raise_plugin_refusal(request)
         if not principal.can(permission):
             raise PermissionDenied(
                 f"the {principal.role.value} role lacks {permission.value!r}",
@@ -118,7 +119,7 @@ def authorize(permission: Permission) -> Callable[..., RequestScope]:
         return RequestScope(
             platform=platform,
             directory=directory,
-            site=platform.site(code, directory),
+            site=platform.site(code, directory, state),
             principal=principal,
             permission=permission,
         )
@@ -130,25 +131,46 @@ def authorize(permission: Permission) -> Callable[..., RequestScope]:
 
 @cache
 def require_plugin_enabled(name: str) -> Callable[[Request], None]:
-    """A dependency that answers 404 ``plugin_not_enabled`` where plugin *name* is off."""
+    """A dependency that answers 404 ``plugin_not_enabled`` where plugin *name* is off.
+
+    Include-level dependencies run before the route's own, so this one only records the
+    refusal: :func:`authorize` raises it once the caller is authenticated and inside its
+    tenant (an anonymous or outside caller must not learn what is enabled, or which sites
+    exist), :func:`public` raises it at once.
+    """
 
     def dependency(request: Request) -> None:
         platform = get_platform(request)
         directory, state = platform.refresh()
-        code = resolve_site_code(request, directory)
+        try:
+            code = resolve_site_code(request, directory)
+        except NotFound as unknown_site:
+            setattr(request.state, _PLUGIN_REFUSAL, unknown_site)
+            return
         if name not in platform.enabled_plugins(code, directory, state):
-            raise NotFound(
+            refusal = NotFound(
                 f"plugin {name!r} is not enabled on site {code!r}",
                 code="plugin_not_enabled",
                 field="plugin",
             )
+            setattr(request.state, _PLUGIN_REFUSAL, refusal)
 
     dependency.__name__ = f"require_{name}_enabled"
     return dependency
 
 
-def public() -> None:
+_PLUGIN_REFUSAL = "vintry_plugin_refusal"
+
+
+def _raise_plugin_refusal(request: Request) -> None:
+    refusal: NotFound | None = getattr(request.state, _PLUGIN_REFUSAL, None)
+    if refusal is not None:
+        raise refusal
+
+
+def public(request: Request) -> None:
     """The dependency of a route anyone may call (health checks)."""
+    _raise_plugin_refusal(request)
 
 
 public.permission = PUBLIC  # type: ignore[attr-defined]

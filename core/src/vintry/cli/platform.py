@@ -40,7 +40,8 @@ def open_platform() -> Iterator[Platform]:
             first = error.errors()[0]
             name = "_".join(str(part) for part in first["loc"]).upper()
             raise InvalidInput(
-                f"setting VINTRY_{name}: {first['msg']}", code="invalid_settings",
+                f"setting VINTRY_{name}: {first['msg']}",
+                code="invalid_settings",
                 field=f"VINTRY_{name}",
             ) from None
         try:

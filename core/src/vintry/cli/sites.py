@@ -48,7 +48,10 @@ def create(
         if kind is None:
             kind = ChildKind.REGION if parent_node.kind is SiteKind.HQ else ChildKind.STORE
         request = SiteCreate(
-            code=code, name=name, kind=SiteKind(kind.value), domains=domain,
+            code=code,
+            name=name,
+            kind=SiteKind(kind.value),
+            domains=domain,
             database_url=database_url,
         )
         node = create_site(

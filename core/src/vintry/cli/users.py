@@ -18,9 +18,7 @@ app = typer.Typer(help="Create users (HQ admins, site operators, dealers).", no_
 def create(
     username: str = typer.Argument(..., help="Lower-case login name."),
     role: Role = typer.Option(..., help="What the user may do."),
-    site: str | None = typer.Option(
-        None, help="The site the user belongs to [default: the root]."
-    ),
+    site: str | None = typer.Option(None, help="The site the user belongs to [default: the root]."),
     dealer: str | None = typer.Option(None, help="Dealer code; required for the dealer role."),
     name: str | None = typer.Option(None, help="Display name [default: the username]."),
 ) -> None:

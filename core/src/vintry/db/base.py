@@ -52,11 +52,11 @@ class HQBase(DeclarativeBase):
     """Models stored in the HQ database."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime}
+    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime}  # noqa: RUF012
 
 
 class SiteBase(DeclarativeBase):
     """Models stored in each site's own database."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime}
+    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime}  # noqa: RUF012

@@ -102,7 +102,8 @@ class Databases:
                 return database
             if database is not None:
                 evicted = database
-            database = Database(url)
+            # One idle connection per site engine: hundreds of sites share a server's slots.
+            database = Database(url, pool_size=1, max_overflow=4)
             self._sites[code] = database
             if len(self._sites) > self._cache_size:
                 _, evicted = self._sites.popitem(last=False)

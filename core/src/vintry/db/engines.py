@@ -68,14 +68,19 @@ def build_engine(target: DatabaseTarget, *, pool_size: int = 2, max_overflow: in
     """Create an engine for *target* with the pragmas and pool Vintry expects."""
     kwargs: dict[str, Any] = {"future": True}
     if target.backend == "sqlite":
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        kwargs["connect_args"] = {
+            "check_same_thread": False,
+            "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+        }
         if target.url.database not in (None, "", ":memory:"):
             kwargs["pool_size"] = pool_size + 3
             kwargs["max_overflow"] = max_overflow + 4
         engine = create_engine(target.url, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, pool_recycle=1800)
+    kwargs.update(
+        pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, pool_recycle=1800
+    )
     engine = create_engine(target.url, **kwargs)
     if target.schema is not None:
         _pin_search_path(engine, target.schema)

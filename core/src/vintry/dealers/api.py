@@ -26,17 +26,29 @@ def _own_dealer_only(scope: RequestScope) -> int | None:
 def list_dealers(
     tier: DealerTier | None = None,
     tag: str | None = Query(default=None, max_length=32),
+    after: str | None = Query(
+        default=None, max_length=32, description="Last code of the previous page."
+    ),
+    limit: int = Query(default=100, ge=1, le=1000),
     scope: RequestScope = Depends(authorize(Permission.DEALERS_READ)),
 ) -> list[DealerOut]:
-    """Dealers of the addressed site; a dealer sees only itself."""
+    """Dealers of the addressed site by code, a page at a time; a dealer sees only itself."""
     with scope.platform.hq.reading() as session:
         return service.list_dealers(
-            session, scope.directory, scope.site.code, tier=tier, tag=tag,
+            session,
+            scope.directory,
+            scope.site.code,
+            tier=tier,
+            tag=tag,
             only_id=_own_dealer_only(scope),
+            after=after,
+            limit=limit,
         )
 
 
-@router.post("", response_model=DealerOut, status_code=status.HTTP_201_CREATED, summary="Create a dealer")
+@router.post(
+    "", response_model=DealerOut, status_code=status.HTTP_201_CREATED, summary="Create a dealer"
+)
 def create_dealer(
     request: DealerCreate, scope: RequestScope = Depends(authorize(Permission.DEALERS_WRITE))
 ) -> DealerOut:
@@ -53,8 +65,11 @@ def get_dealer(
         dealer = service.get_dealer(session, scope.directory, scope.site.code, code)
         own = _own_dealer_only(scope)
         if own is not None and dealer.id != own:
-            raise NotFound(f"dealer {code!r} does not exist at site {scope.site.code!r}",
-                           code="dealer_not_found", field="dealer")
+            raise NotFound(
+                f"dealer {code!r} does not exist at site {scope.site.code!r}",
+                code="dealer_not_found",
+                field="dealer",
+            )
         return service.dealer_out(scope.directory, dealer)
 
 

@@ -30,7 +30,9 @@ class Dealer(HQBase):
     name: Mapped[str] = mapped_column(String(200))
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
     tier: Mapped[DealerTier] = mapped_column(
-        Enum(DealerTier, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+        Enum(
+            DealerTier, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+        )
     )
     tags: Mapped[list[str]] = mapped_column(JSONValue, default=list)
     city: Mapped[str | None] = mapped_column(String(100))

@@ -15,7 +15,9 @@ from vintry.platform import Platform
 from vintry.sites.directory import SiteDirectory
 
 
-def create_dealer(platform: Platform, site_code: str, request: DealerCreate, *, actor: Actor) -> DealerOut:
+def create_dealer(
+    platform: Platform, site_code: str, request: DealerCreate, *, actor: Actor
+) -> DealerOut:
     """Create a dealer of site *site_code* (audited)."""
     directory = platform.directory()
     site = directory.get(site_code)
@@ -36,7 +38,9 @@ def create_dealer(platform: Platform, site_code: str, request: DealerCreate, *, 
         try:
             session.flush()
         except IntegrityError:
-            raise Conflict(f"dealer {request.code!r} exists", code="dealer_exists", field="code") from None
+            raise Conflict(
+                f"dealer {request.code!r} exists", code="dealer_exists", field="code"
+            ) from None
         out = dealer_out(directory, dealer)
         record_change(
             session,
@@ -82,10 +86,14 @@ def update_dealer(
         return out
 
 
-def get_dealer(session: Session, directory: SiteDirectory, site_code: str, dealer_code: str) -> Dealer:
+def get_dealer(
+    session: Session, directory: SiteDirectory, site_code: str, dealer_code: str
+) -> Dealer:
     """Dealer *dealer_code* of site *site_code*; NotFound if it belongs elsewhere."""
     site = directory.get(site_code)
-    dealer = session.scalar(select(Dealer).where(Dealer.code == dealer_code, Dealer.site_id == site.id))
+    dealer = session.scalar(
+        select(Dealer).where(Dealer.code == dealer_code, Dealer.site_id == site.id)
+    )
     if dealer is None:
         raise NotFound(
             f"dealer {dealer_code!r} does not exist at site {site_code!r}",
@@ -103,17 +111,27 @@ def list_dealers(
     tier: DealerTier | None = None,
     tag: str | None = None,
     only_id: int | None = None,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> list[DealerOut]:
-    """Dealers of a site, by code; optionally one tier, one tag, or one dealer."""
+    """Dealers of a site by code, a page at a time (``after`` the last code seen);
+    optionally one tier, one tag, or one dealer."""
     site = directory.get(site_code)
     query = select(Dealer).where(Dealer.site_id == site.id)
     if tier is not None:
         query = query.where(Dealer.tier == tier)
     if only_id is not None:
         query = query.where(Dealer.id == only_id)
-    dealers = [dealer_out(directory, d) for d in session.scalars(query.order_by(Dealer.code))]
-    if tag is not None:
-        dealers = [d for d in dealers if tag in d.tags]
+    if after is not None:
+        query = query.where(Dealer.code > after)
+    dealers: list[DealerOut] = []
+    # Tags live in a JSON list, filtered here; keep reading until the page is full.
+    for dealer in session.scalars(query.order_by(Dealer.code)):
+        if tag is not None and tag not in dealer.tags:
+            continue
+        dealers.append(dealer_out(directory, dealer))
+        if limit is not None and len(dealers) >= limit:
+            break
     return dealers
 
 

@@ -133,8 +133,15 @@ def seed_demo(
         report.warehouses.tally(_ensure_warehouse(platform, hub, None, warehouses, actor))
     for region in REGIONS:
         _seed_region(
-            platform, region, root.code, dealers_per_region, report, actor,
-            warehouses=warehouses, dealers=dealers, users=users,
+            platform,
+            region,
+            root.code,
+            dealers_per_region,
+            report,
+            actor,
+            warehouses=warehouses,
+            dealers=dealers,
+            users=users,
         )
         if on_step is not None:
             on_step(region)

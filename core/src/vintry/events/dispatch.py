@@ -29,15 +29,22 @@ class DeliveryReport:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def new_event(platform: Platform, type_: str, site: str, payload: dict[str, Any] | None = None) -> Event:
+def new_event(
+    platform: Platform, type_: str, site: str, payload: dict[str, Any] | None = None
+) -> Event:
     """An event stamped with a fresh id and the platform clock's time."""
     return Event(
-        id=uuid.uuid4().hex, type=type_, site=site, occurred_at=platform.clock.now(),
+        id=uuid.uuid4().hex,
+        type=type_,
+        site=site,
+        occurred_at=platform.clock.now(),
         payload=payload or {},
     )
 
 
-def deliver_event(platform: Platform, event: Event, *, attempts: int = MAX_ATTEMPTS) -> DeliveryReport:
+def deliver_event(
+    platform: Platform, event: Event, *, attempts: int = MAX_ATTEMPTS
+) -> DeliveryReport:
     """Call ``vintry_handle_event`` of every plugin enabled on ``event.site``, isolated."""
     report = DeliveryReport(event_id=event.id)
     site = platform.site(event.site)
@@ -58,7 +65,11 @@ def deliver_event(platform: Platform, event: Event, *, attempts: int = MAX_ATTEM
         report.failed[impl.plugin_name] = f"{type(last_error).__name__}: {last_error}"
         log.error(
             "plugin %s failed on event %s (%s) after %d attempts: %s",
-            impl.plugin_name, event.id, event.type, attempts, last_error,
+            impl.plugin_name,
+            event.id,
+            event.type,
+            attempts,
+            last_error,
             exc_info=last_error,
         )
     return report

@@ -23,7 +23,12 @@ def list_warehouses(
     return service.list_warehouses(scope.platform, region=region)
 
 
-@router.post("", response_model=WarehouseOut, status_code=status.HTTP_201_CREATED, summary="Create a warehouse")
+@router.post(
+    "",
+    response_model=WarehouseOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a warehouse",
+)
 def create_warehouse(
     request: WarehouseCreate, scope: RequestScope = Depends(authorize(Permission.WAREHOUSES_WRITE))
 ) -> WarehouseOut:

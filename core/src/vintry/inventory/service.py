@@ -35,7 +35,9 @@ def create_warehouse(platform: Platform, request: WarehouseCreate, *, actor: Act
         try:
             session.flush()
         except IntegrityError:
-            raise Conflict(f"warehouse {request.code!r} exists", code="warehouse_exists", field="code") from None
+            raise Conflict(
+                f"warehouse {request.code!r} exists", code="warehouse_exists", field="code"
+            ) from None
         out = warehouse_out(directory, warehouse)
         record_change(
             session,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, status
-
 from vintry.accounts.permissions import Permission
 from vintry.api.security import RequestScope, authorize
 from vintry.audit.service import list_entries
@@ -35,7 +34,10 @@ def current_site(scope: RequestScope = Depends(authorize(Permission.SITES_READ))
 @router.get("/sites", response_model=list[SiteOut], summary="The addressed site and its subtree")
 def list_sites(scope: RequestScope = Depends(authorize(Permission.SITES_READ))) -> list[SiteOut]:
     """Every site from the addressed one down, depth first, as far as the caller reaches."""
-    return [service.site_out(scope.directory, scope.directory.get(code)) for code in scope.visible_site_codes()]
+    return [
+        service.site_out(scope.directory, scope.directory.get(code))
+        for code in scope.visible_site_codes()
+    ]
 
 
 @router.get("/sites/tree", response_model=SiteTreeOut, summary="The subtree, nested")
@@ -45,14 +47,18 @@ def tree(scope: RequestScope = Depends(authorize(Permission.SITES_READ))) -> Sit
 
 
 @router.post(
-    "/sites", response_model=SiteOut, status_code=status.HTTP_201_CREATED,
+    "/sites",
+    response_model=SiteOut,
+    status_code=status.HTTP_201_CREATED,
     summary="Create a child site (its database is created and migrated)",
 )
 def create_site(
     request: SiteCreate, scope: RequestScope = Depends(authorize(Permission.SITES_CREATE))
 ) -> SiteOut:
     """Create a child of the addressed site."""
-    node = service.create_site(scope.platform, parent_code=scope.site.code, request=request, actor=scope.actor)
+    node = service.create_site(
+        scope.platform, parent_code=scope.site.code, request=request, actor=scope.actor
+    )
     return service.site_out(scope.platform.directory(), node)
 
 
@@ -65,7 +71,9 @@ def get_site(code: str, scope: RequestScope = Depends(authorize(Permission.SITES
 
 @router.patch("/sites/{code}", response_model=SiteOut, summary="Change a site of the subtree")
 def update_site(
-    code: str, request: SiteUpdate, scope: RequestScope = Depends(authorize(Permission.SITES_UPDATE))
+    code: str,
+    request: SiteUpdate,
+    scope: RequestScope = Depends(authorize(Permission.SITES_UPDATE)),
 ) -> SiteOut:
     """Rename, re-domain, activate or deactivate a site at or below the addressed one."""
     scope.require_site_within(code)
@@ -74,27 +82,34 @@ def update_site(
 
 
 @router.get("/settings", response_model=ResolvedSettingsOut, summary="Site settings in force")
-def get_settings(scope: RequestScope = Depends(authorize(Permission.SETTINGS_READ))) -> ResolvedSettingsOut:
-    """The settings in force at the addressed site, which site decided each, and its own overrides."""
+def get_settings(
+    scope: RequestScope = Depends(authorize(Permission.SETTINGS_READ)),
+) -> ResolvedSettingsOut:
+    """Settings in force at the addressed site, which site decided each, its own overrides."""
     resolved = resolve_configuration(scope.platform, SITE_SETTINGS, scope.site.code)
     return ResolvedSettingsOut(**resolved.__dict__)
 
 
 @router.get("/settings/schema", summary="JSON Schema of the site settings")
-def settings_schema(scope: RequestScope = Depends(authorize(Permission.SETTINGS_READ))) -> dict[str, Any]:
+def settings_schema(
+    scope: RequestScope = Depends(authorize(Permission.SETTINGS_READ)),
+) -> dict[str, Any]:
     """The JSON Schema a console builds its settings form from."""
     return SiteSettings.model_json_schema()
 
 
-@router.patch("/settings", response_model=ResolvedSettingsOut, summary="Override or clear site settings")
+@router.patch(
+    "/settings", response_model=ResolvedSettingsOut, summary="Override or clear site settings"
+)
 def patch_settings(
     changes: dict[str, Any] = Body(
-        ..., examples=[{"min_order_amount": "5000.00", "announcement": None}],
-        description="JSON merge patch: a value overrides the field here; null restores inheritance.",
+        ...,
+        examples=[{"min_order_amount": "5000.00", "announcement": None}],
+        description="JSON merge patch: a value overrides the field; null restores inheritance.",
     ),
     scope: RequestScope = Depends(authorize(Permission.SETTINGS_WRITE)),
 ) -> ResolvedSettingsOut:
-    """Set or clear the addressed site's overrides; refused if any descendant would become invalid."""
+    """Set or clear the site's overrides; refused if any descendant would become invalid."""
     resolved = change_overrides(
         scope.platform,
         SITE_SETTINGS,
@@ -117,11 +132,20 @@ def audit_log(
     directory = scope.directory
     ids = [directory.get(code).id for code in scope.visible_site_codes()]
     with scope.platform.hq.reading() as session:
-        entries = list_entries(session, site_ids=ids, object_type=object_type, before_id=before_id, limit=limit)
+        entries = list_entries(
+            session, site_ids=ids, object_type=object_type, before_id=before_id, limit=limit
+        )
         return [
             AuditOut(
-                id=e.id, at=e.at, site=directory.by_id(e.site_id).code, actor=e.actor, action=e.action,
-                object_type=e.object_type, object_id=e.object_id, before=e.before, after=e.after,
+                id=e.id,
+                at=e.at,
+                site=directory.by_id(e.site_id).code,
+                actor=e.actor,
+                action=e.action,
+                object_type=e.object_type,
+                object_id=e.object_id,
+                before=e.before,
+                after=e.after,
                 request_id=e.request_id,
             )
             for e in entries

@@ -10,15 +10,16 @@ written and the error names the site and field that would break.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-
 from vintry.accounts.principal import Actor
 from vintry.audit.service import record_change
 from vintry.db.counters import bump
@@ -41,11 +42,17 @@ class ConfigNamespace:
 
     def defaults(self) -> dict[str, Any]:
         """The model's defaults, JSON-ready (a model with required fields has fewer)."""
-        values: dict[str, Any] = {}
-        for name, info in self.model.model_fields.items():
-            if not info.is_required():
-                values[name] = info.get_default(call_default_factory=True)
-        return _jsonable(self.model, values)
+        return dict(_defaults_of(self.model))
+
+
+@functools.cache
+def _defaults_of(model: type[BaseModel]) -> Mapping[str, Any]:
+    # Built once per model: TypeAdapters are costly and defaults do not change at run time.
+    values: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if not info.is_required():
+            values[name] = info.get_default(call_default_factory=True)
+    return MappingProxyType(_jsonable(model, values))
 
 
 @dataclass(frozen=True)
@@ -58,11 +65,17 @@ class ResolvedConfiguration:
     overrides: dict[str, Any]
 
 
-def load_overrides(session: Session, namespace: str, directory: SiteDirectory) -> dict[str, dict[str, Any]]:
-    """Every site's own overrides in *namespace*, by site code."""
-    rows = session.scalars(
-        select(SiteSettingOverride).where(SiteSettingOverride.namespace == namespace)
-    )
+def load_overrides(
+    session: Session,
+    namespace: str,
+    directory: SiteDirectory,
+    only_sites: Iterable[int] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Sites' own overrides in *namespace* by site code (all sites, or *only_sites* ids)."""
+    query = select(SiteSettingOverride).where(SiteSettingOverride.namespace == namespace)
+    if only_sites is not None:
+        query = query.where(SiteSettingOverride.site_id.in_(list(only_sites)))
+    rows = session.scalars(query)
     known = {node.id: node.code for node in directory.nodes.values()}
     return {known[row.site_id]: dict(row.values) for row in rows if row.site_id in known}
 
@@ -83,9 +96,9 @@ def resolve_configuration(
 ) -> ResolvedConfiguration:
     """The configuration in force at site *code*, with provenance."""
     directory = platform.directory()
-    directory.get(code)
+    path_ids = [node.id for node in directory.path(code)]
     with platform.hq.reading() as session:
-        overrides = load_overrides(session, namespace.name, directory)
+        overrides = load_overrides(session, namespace.name, directory, only_sites=path_ids)
     merged = merge_chain(namespace, directory, overrides, code)
     return ResolvedConfiguration(
         site=code,
@@ -197,7 +210,11 @@ def _validate_subtree(
 
 def _plain_errors(error: ValidationError) -> list[dict[str, Any]]:
     return [
-        {"field": ".".join(str(p) for p in item["loc"]), "message": item["msg"], "type": item["type"]}
+        {
+            "field": ".".join(str(p) for p in item["loc"]),
+            "message": item["msg"],
+            "type": item["type"],
+        }
         for item in error.errors()
     ]
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
-
 from vintry.errors import NotFound
 from vintry.sites.models import Site, SiteKind
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-
 from vintry.accounts.principal import Actor
 from vintry.audit.service import record_change
 from vintry.db.counters import bump
@@ -34,7 +33,9 @@ def loaded_plugin(platform: Platform, name: str) -> PluginRecord:
     if record is None:
         failed = platform.plugins.records.get(name)
         reason = f": it failed to load ({failed.error})" if failed and failed.error else ""
-        raise NotFound(f"plugin {name!r} is not loaded{reason}", code="plugin_not_found", field="plugin")
+        raise NotFound(
+            f"plugin {name!r} is not loaded{reason}", code="plugin_not_found", field="plugin"
+        )
     return record
 
 
@@ -58,8 +59,13 @@ def enablement_at(platform: Platform, name: str, code: str) -> EnablementView:
     directory, state = platform.refresh()
     own = state.enablement.get(name, {}).get(code, Enablement())
     if record.builtin:
-        return EnablementView(code, own.state, True, True, directory.root.code if directory.root else None)
-    chain = [Layer(node.code, state.enablement.get(name, {}).get(node.code)) for node in directory.path(code)]
+        return EnablementView(
+            code, own.state, True, True, directory.root.code if directory.root else None
+        )
+    chain = [
+        Layer(node.code, state.enablement.get(name, {}).get(node.code))
+        for node in directory.path(code)
+    ]
     resolved = resolve(EnablementRule(), chain)
     return EnablementView(code, own.state, own.required, resolved.value, resolved.decided_by["*"])
 
@@ -77,13 +83,19 @@ def set_enablement(
     """Set site *code*'s own enablement of plugin *name* (audited, effective everywhere at once)."""
     record = loaded_plugin(platform, name)
     if record.builtin:
-        raise InvalidInput(f"{name!r} is built in and always on", code="plugin_builtin", field="plugin")
+        raise InvalidInput(
+            f"{name!r} is built in and always on", code="plugin_builtin", field="plugin"
+        )
     directory, plugin_state = platform.refresh()
     node = directory.get(code)
     if required and (node.kind is not SiteKind.HQ or not actor_is_hq_admin):
-        raise PermissionDenied("only HQ marks a plugin required", code="required_is_hq_only", field="required")
+        raise PermissionDenied(
+            "only HQ marks a plugin required", code="required_is_hq_only", field="required"
+        )
     if required and state is EnablementState.OFF:
-        raise InvalidInput("a required plugin cannot be off", code="invalid_enablement", field="state")
+        raise InvalidInput(
+            "a required plugin cannot be off", code="invalid_enablement", field="state"
+        )
     if state is EnablementState.OFF:
         for ancestor in directory.path(code)[:-1]:
             setting = plugin_state.enablement.get(name, {}).get(ancestor.code)
@@ -99,7 +111,11 @@ def set_enablement(
                 PluginEnablement.site_id == node.id, PluginEnablement.plugin == name
             )
         )
-        before = {"state": row.state, "required": row.required} if row else {"state": "inherit", "required": False}
+        before = (
+            {"state": row.state, "required": row.required}
+            if row
+            else {"state": "inherit", "required": False}
+        )
         after = {"state": state.value, "required": required}
         if before != after:
             now = platform.clock.now()
@@ -107,14 +123,32 @@ def set_enablement(
                 if row is not None:
                     session.delete(row)
             elif row is None:
-                session.add(PluginEnablement(site_id=node.id, plugin=name, state=state.value,
-                                             required=required, updated_at=now))
+                session.add(
+                    PluginEnablement(
+                        site_id=node.id,
+                        plugin=name,
+                        state=state.value,
+                        required=required,
+                        updated_at=now,
+                    )
+                )
             else:
                 row.state, row.required, row.updated_at = state.value, required, now
-            record_change(session, at=now, site_id=node.id, actor=actor, action="plugin.enablement",
-                          object_type="plugin", object_id=name, before=before, after=after)
+            record_change(
+                session,
+                at=now,
+                site_id=node.id,
+                actor=actor,
+                action="plugin.enablement",
+                object_type="plugin",
+                object_id=name,
+                before=before,
+                after=after,
+            )
             bump(session, PLUGINS_COUNTER)
     view = enablement_at(platform, name, code)
     if before != after:
-        platform.emit("plugin.enablement_changed", code, {"plugin": name, **after, "enabled": view.enabled})
+        platform.emit(
+            "plugin.enablement_changed", code, {"plugin": name, **after, "enabled": view.enabled}
+        )
     return view

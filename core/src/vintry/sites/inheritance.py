@@ -237,7 +237,9 @@ class OwnedOrRootRule(Generic[V]):
         own = chain[-1]
         if own.value is not None:
             return Resolved(own.value, {"*": own.site})
-        return Resolved(chain[0].value, {"*": chain[0].site if chain[0].value is not None else None})
+        return Resolved(
+            chain[0].value, {"*": chain[0].site if chain[0].value is not None else None}
+        )
 
 
 SETTING_KINDS: dict[str, type[Any]] = {

@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import CheckConstraint, Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-
 from vintry.db.base import HQBase, JSONValue
 
 

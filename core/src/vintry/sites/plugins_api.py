@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Path
 from pydantic import BaseModel
-
 from vintry.accounts.models import Role
 from vintry.accounts.permissions import Permission
 from vintry.api.security import RequestScope, authorize
@@ -58,13 +57,20 @@ class EnablementOut(BaseModel):
 def _plugin_out(scope: RequestScope, record: PluginRecord) -> PluginOut:
     loaded = record.status == "loaded"
     enabled_on = [
-        code for code in scope.visible_site_codes()
+        code
+        for code in scope.visible_site_codes()
         if loaded and enablement_at(scope.platform, record.name, code).enabled
     ]
     return PluginOut(
-        name=record.name, status=record.status, error=record.error,
-        distribution=record.distribution, version=record.version, module=record.module,
-        builtin=record.builtin, hooks=record.hooks, sdk_requirement=record.sdk_requirement,
+        name=record.name,
+        status=record.status,
+        error=record.error,
+        distribution=record.distribution,
+        version=record.version,
+        module=record.module,
+        builtin=record.builtin,
+        hooks=record.hooks,
+        sdk_requirement=record.sdk_requirement,
         has_settings=record.settings_model is not None,
         enabled_here=scope.site.is_enabled(record.name) if loaded else None,
         enabled_on=enabled_on,
@@ -72,7 +78,9 @@ def _plugin_out(scope: RequestScope, record: PluginRecord) -> PluginOut:
 
 
 @router.get("", response_model=list[PluginOut], summary="Installed plugins, loaded or failed")
-def list_plugins(scope: RequestScope = Depends(authorize(Permission.PLUGINS_READ))) -> list[PluginOut]:
+def list_plugins(
+    scope: RequestScope = Depends(authorize(Permission.PLUGINS_READ)),
+) -> list[PluginOut]:
     """Every plugin the platform tried to load: version, hooks, load error, where enabled."""
     host = scope.platform.plugins
     return [_plugin_out(scope, r) for r in host.loaded() + host.failed()]
@@ -103,7 +111,9 @@ def get_enablement(
     return EnablementOut(plugin=name, **view.__dict__)
 
 
-@router.put("/{name}/enablement", response_model=EnablementOut, summary="Turn a plugin on or off here")
+@router.put(
+    "/{name}/enablement", response_model=EnablementOut, summary="Turn a plugin on or off here"
+)
 def put_enablement(
     body: EnablementIn,
     name: str = PluginName,
@@ -111,31 +121,46 @@ def put_enablement(
 ) -> EnablementOut:
     """``inherit``, ``on`` or ``off`` for the addressed site; HQ alone may mark ``required``."""
     view = set_enablement(
-        scope.platform, name, scope.site.code, state=body.state, required=body.required,
-        actor=scope.actor, actor_is_hq_admin=scope.principal.role is Role.HQ_ADMIN,
+        scope.platform,
+        name,
+        scope.site.code,
+        state=body.state,
+        required=body.required,
+        actor=scope.actor,
+        actor_is_hq_admin=scope.principal.role is Role.HQ_ADMIN,
     )
     return EnablementOut(plugin=name, **view.__dict__)
 
 
-@router.get("/{name}/config", response_model=ResolvedSettingsOut, summary="Configuration in force here")
+@router.get(
+    "/{name}/config", response_model=ResolvedSettingsOut, summary="Configuration in force here"
+)
 def get_config(
     name: str = PluginName, scope: RequestScope = Depends(authorize(Permission.PLUGINS_READ))
 ) -> ResolvedSettingsOut:
     """The merged configuration at the addressed site, and which site decided each field."""
     namespace = config_namespace(loaded_plugin(scope.platform, name))
-    return ResolvedSettingsOut(**resolve_configuration(scope.platform, namespace, scope.site.code).__dict__)
+    return ResolvedSettingsOut(
+        **resolve_configuration(scope.platform, namespace, scope.site.code).__dict__
+    )
 
 
-@router.patch("/{name}/config", response_model=ResolvedSettingsOut, summary="Override or clear configuration here")
+@router.patch(
+    "/{name}/config",
+    response_model=ResolvedSettingsOut,
+    summary="Override or clear configuration here",
+)
 def patch_config(
     changes: dict[str, Any] = Body(..., description="JSON merge patch; null restores inheritance."),
     name: str = PluginName,
     scope: RequestScope = Depends(authorize(Permission.PLUGINS_MANAGE)),
 ) -> ResolvedSettingsOut:
-    """Refused with 422 naming the field (and the descendant site) if any merged result would be invalid."""
+    """Refused with 422 naming field (and descendant site) if a merged result would be invalid."""
     namespace = config_namespace(loaded_plugin(scope.platform, name))
     resolved = change_overrides(
-        scope.platform, namespace, scope.site.code,
+        scope.platform,
+        namespace,
+        scope.site.code,
         set_fields={k: v for k, v in changes.items() if v is not None},
         clear_fields=[k for k, v in changes.items() if v is None],
         actor=scope.actor,

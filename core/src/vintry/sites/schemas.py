@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
-
 from vintry.sites.models import SiteKind
 
 SITE_CODE_PATTERN = r"^[a-z][a-z0-9-]{1,31}$"
@@ -99,7 +98,10 @@ class SiteSettings(BaseModel):
     )
     locale: str = Field(default="zh-CN", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
     min_order_amount: Decimal = Field(
-        default=Decimal("0"), ge=0, max_digits=12, decimal_places=2,
+        default=Decimal("0"),
+        ge=0,
+        max_digits=12,
+        decimal_places=2,
         description="Smallest order total accepted, in yuan.",
     )
     reservation_minutes: int = Field(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-
 from vintry.accounts.principal import Actor
 from vintry.audit.service import record_change
 from vintry.db.counters import bump
@@ -64,7 +63,8 @@ def _insert_site(
             parse_target(request.database_url)
         except Exception as error:
             raise InvalidInput(
-                f"database_url is not usable: {error}", code="invalid_database_url",
+                f"database_url is not usable: {error}",
+                code="invalid_database_url",
                 field="database_url",
             ) from None
     # The database comes first: a site row never points at a database that is not there.
@@ -98,7 +98,8 @@ def _insert_site(
             bump(session, SITES_COUNTER)
     except IntegrityError:
         raise Conflict(
-            f"site {request.code!r} or one of its domains exists", code="site_exists",
+            f"site {request.code!r} or one of its domains exists",
+            code="site_exists",
             field="code",
         ) from None
     node = platform.directory().get(request.code)
@@ -106,16 +107,16 @@ def _insert_site(
     return node
 
 
-def update_site(
-    platform: Platform, *, code: str, request: SiteUpdate, actor: Actor
-) -> SiteNode:
+def update_site(platform: Platform, *, code: str, request: SiteUpdate, actor: Actor) -> SiteNode:
     """Change a site's name, domains or active flag (audited)."""
     directory = platform.directory()
     node = directory.get(code)
     if request.domains is not None:
         _check_domains_free(directory, request.domains, owner=code)
     if request.active is False and node.parent_code is None:
-        raise InvalidInput("the root site cannot be deactivated", code="root_required", field="active")
+        raise InvalidInput(
+            "the root site cannot be deactivated", code="root_required", field="active"
+        )
     with platform.hq.transaction() as session:
         site = _load(session, code)
         before = _site_snapshot(site, node.parent_code)

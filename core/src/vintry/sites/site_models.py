@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
-
 from vintry.db.base import SiteBase
 
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from starlette.testclient import TestClient
-
 from vintry.api import create_app
 from vintry.clock import ManualClock
 from vintry.platform import Platform
+
 from vintry_sdk.testing.backends import (
     POSTGRES_ENV,
     REDIS_ENV,
@@ -64,7 +64,9 @@ def vintry_backend(request: pytest.FixtureRequest) -> str:
     """The database backend of this test run."""
     backend: str = request.param
     if backend == "postgresql" and not postgres_url():
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1/test)")
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1/test)"
+        )
     return backend
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
-
 from vintry.accounts.principal import Actor
 from vintry.bootstrap import initialise
 from vintry.clock import Clock
@@ -50,7 +49,9 @@ def _settings(data_dir: Path, hq_url: str | None, site_url: str | None) -> Vintr
 def _pg_urls(server: str, database: str) -> tuple[str, str]:
     base = make_url(server).set(database=database)
     hq = base.render_as_string(hide_password=False)
-    site = base.update_query_dict({"vintry_schema": "site_{site}"}).render_as_string(hide_password=False)
+    site = base.update_query_dict({"vintry_schema": "site_{site}"}).render_as_string(
+        hide_password=False
+    )
     return hq, site.replace("%7Bsite%7D", "{site}")
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.testclient import TestClient
-
 from vintry.accounts.models import Role
 from vintry.accounts.principal import Actor
 from vintry.accounts.schemas import TokenCreate, UserCreate
@@ -19,9 +18,9 @@ from vintry.dealers.schemas import DealerCreate, DealerOut
 from vintry.dealers.service import create_dealer
 from vintry.platform import Platform, SiteContext
 from vintry.sites.configuration import change_overrides
+from vintry.sites.directory import SiteNode
 from vintry.sites.enablement import config_namespace, loaded_plugin, set_enablement
 from vintry.sites.inheritance import EnablementState
-from vintry.sites.directory import SiteNode
 from vintry.sites.models import SiteKind
 from vintry.sites.schemas import SiteCreate
 from vintry.sites.service import create_site
@@ -107,7 +106,9 @@ class VintryFactory:
         username = username or f"{role.value.replace('_', '-')}-{self._next()}"
         create_user(
             self.platform,
-            UserCreate(username=username, display_name=username, role=role, site=site, dealer=dealer),
+            UserCreate(
+                username=username, display_name=username, role=role, site=site, dealer=dealer
+            ),
             default_site=site,
             actor=FACTORY_ACTOR,
         )
@@ -156,7 +157,11 @@ class VintryFactory:
         configuration overrides there; returns the site's context as hooks will see it."""
         site = site or self.root
         set_enablement(
-            self.platform, name, site, state=EnablementState(state), actor=FACTORY_ACTOR,
+            self.platform,
+            name,
+            site,
+            state=EnablementState(state),
+            actor=FACTORY_ACTOR,
             actor_is_hq_admin=True,
         )
         if config:

@@ -113,7 +113,13 @@ class PluginEnvironment:
         for project in projects:
             targets += ["-e", str(project)] if editable else [str(project)]
         self.run(
-            "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
             *targets,
         )
 

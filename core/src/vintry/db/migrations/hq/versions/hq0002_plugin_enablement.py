@@ -8,10 +8,8 @@ Create Date: 2026-11-25 10:46:52.976134
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
-
 import vintry.db.base
-
+from alembic import op
 
 revision: str = "hq0002"
 down_revision: str | Sequence[str] | None = "hq0001"
