@@ -1,0 +1,504 @@
+"""Stock that never oversells: receipts, holds, releases, shipments, adjustments, returns.
+
+Every function works inside the caller's HQ transaction, so an order's holds, its rows and
+its outbox event commit or roll back together. Reservation is one conditional update per
+(warehouse, SKU) — ``reserved = reserved + q WHERE on_hand - reserved >= q`` — never a
+read-then-write in Python; the table's check constraints are the backstop. Holds whose time
+ran out on the rows being reserved are released in the same transaction first, so an
+expired hold never refuses a sale. Rows are touched in (warehouse, SKU) order so two
+transactions never wait on each other in a cycle.
+
+Every change appends to the movement ledger: per warehouse and SKU, the sum of
+``on_hand_delta`` is ``on_hand`` and the sum of ``reserved_delta`` is ``reserved``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import and_, func, insert, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from vintry.errors import Conflict, InvalidInput
+from vintry.inventory.models import (
+    MovementKind,
+    Reservation,
+    ReservationStatus,
+    Stock,
+    StockMovement,
+)
+
+
+@dataclass(frozen=True, order=True)
+class Hold:
+    """Units of one SKU to hold in one warehouse."""
+
+    warehouse_id: int
+    sku_id: int
+    quantity: int
+
+
+class OutOfStock(Conflict):
+    """A hold asked for more than a warehouse has available; nothing was held."""
+
+    code = "out_of_stock"
+
+
+@dataclass(frozen=True)
+class LedgerDiscrepancy:
+    """A (warehouse, SKU) whose stock row and ledger disagree (never expected)."""
+
+    warehouse_id: int
+    sku_id: int
+    on_hand: int
+    ledger_on_hand: int
+    reserved: int
+    ledger_reserved: int
+
+
+def _upsert(session: Session):  # type: ignore[no-untyped-def]
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def _movement(
+    at: datetime,
+    warehouse_id: int,
+    sku_id: int,
+    kind: MovementKind,
+    *,
+    on_hand: int = 0,
+    reserved: int = 0,
+    reservation_id: int | None = None,
+    reference: str | None = None,
+    note: str | None = None,
+) -> dict[str, object]:
+    return {
+        "at": at,
+        "warehouse_id": warehouse_id,
+        "sku_id": sku_id,
+        "kind": kind.value,
+        "on_hand_delta": on_hand,
+        "reserved_delta": reserved,
+        "reservation_id": reservation_id,
+        "reference": reference,
+        "note": note,
+    }
+
+
+def receive(
+    session: Session,
+    *,
+    warehouse_id: int,
+    sku_id: int,
+    quantity: int,
+    now: datetime,
+    reference: str | None = None,
+    note: str | None = None,
+) -> None:
+    """Add *quantity* units on hand (a goods receipt)."""
+    if quantity <= 0:
+        raise InvalidInput(
+            "a receipt adds at least one unit", code="invalid_quantity", field="quantity"
+        )
+    statement = _upsert(session)(Stock).values(
+        warehouse_id=warehouse_id, sku_id=sku_id, on_hand=quantity, reserved=0
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Stock.warehouse_id, Stock.sku_id],
+            set_={"on_hand": Stock.on_hand + quantity},
+        )
+    )
+    session.execute(
+        insert(StockMovement),
+        [
+            _movement(
+                now,
+                warehouse_id,
+                sku_id,
+                MovementKind.RECEIPT,
+                on_hand=quantity,
+                reference=reference,
+                note=note,
+            )
+        ],
+    )
+
+
+def adjust(
+    session: Session,
+    *,
+    warehouse_id: int,
+    sku_id: int,
+    delta: int,
+    now: datetime,
+    note: str,
+) -> None:
+    """Correct on-hand by *delta* (a count, breakage); never below what is held."""
+    if delta == 0:
+        raise InvalidInput(
+            "an adjustment changes something", code="invalid_quantity", field="delta"
+        )
+    result = session.execute(
+        update(Stock)
+        .where(
+            Stock.warehouse_id == warehouse_id,
+            Stock.sku_id == sku_id,
+            Stock.on_hand + delta >= Stock.reserved,
+        )
+        .values(on_hand=Stock.on_hand + delta)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise Conflict(
+            "the adjustment would leave less on hand than is held (or no stock row exists)",
+            code="adjustment_below_reserved",
+            field="delta",
+        )
+    session.execute(
+        insert(StockMovement),
+        [_movement(now, warehouse_id, sku_id, MovementKind.ADJUST, on_hand=delta, note=note)],
+    )
+
+
+def release_expired(session: Session, keys: Iterable[tuple[int, int]], now: datetime) -> int:
+    """Expire held reservations past their time on the given (warehouse, SKU) rows.
+
+    Returns the units released. Called before reserving on those rows, and by the sweeper
+    for all rows.
+    """
+    keys = sorted(set(keys))
+    if not keys:
+        return 0
+    expired = session.execute(
+        update(Reservation)
+        .where(
+            tuple_(Reservation.warehouse_id, Reservation.sku_id).in_(keys),
+            Reservation.status == ReservationStatus.HELD.value,
+            Reservation.expires_at <= now,
+        )
+        .values(status=ReservationStatus.EXPIRED.value, closed_at=now)
+        .returning(
+            Reservation.id,
+            Reservation.warehouse_id,
+            Reservation.sku_id,
+            Reservation.quantity,
+            Reservation.reference,
+        )
+    ).all()
+    return _unhold(session, expired, now, MovementKind.EXPIRE)
+
+
+def expire_all(session: Session, now: datetime) -> int:
+    """The sweeper: release every hold whose time ran out; returns the units released."""
+    keys = session.execute(
+        select(Reservation.warehouse_id, Reservation.sku_id)
+        .where(Reservation.status == ReservationStatus.HELD.value, Reservation.expires_at <= now)
+        .distinct()
+    ).all()
+    return release_expired(session, [(w, s) for w, s in keys], now)
+
+
+HeldRow = tuple[int, int, int, int, str]
+"""(reservation id, warehouse id, SKU id, quantity, reference) as RETURNING gives them."""
+
+
+def _unhold(session: Session, rows: Sequence[Any], now: datetime, kind: MovementKind) -> int:
+    per_key: dict[tuple[int, int], int] = defaultdict(int)
+    movements = []
+    for row in rows:
+        reservation_id, warehouse_id, sku_id, quantity, reference = cast(HeldRow, tuple(row))
+        per_key[(warehouse_id, sku_id)] += quantity
+        movements.append(
+            _movement(
+                now,
+                warehouse_id,
+                sku_id,
+                kind,
+                reserved=-quantity,
+                reservation_id=reservation_id,
+                reference=reference,
+            )
+        )
+    for (warehouse_id, sku_id), quantity in sorted(per_key.items()):
+        session.execute(
+            update(Stock)
+            .where(Stock.warehouse_id == warehouse_id, Stock.sku_id == sku_id)
+            .values(reserved=Stock.reserved - quantity)
+        )
+    if movements:
+        session.execute(insert(StockMovement), movements)
+    return sum(per_key.values())
+
+
+def reserve(
+    session: Session,
+    *,
+    reference: str,
+    holds: Sequence[Hold],
+    now: datetime,
+    expires_at: datetime | None,
+) -> list[int]:
+    """Hold every line of *holds* or none: raises :class:`OutOfStock` on the first line
+    that cannot be held (the caller's transaction then rolls back the others).
+
+    Returns the reservation ids, in the order of *holds* merged per (warehouse, SKU).
+    """
+    merged: dict[tuple[int, int], int] = defaultdict(int)
+    for hold in holds:
+        if hold.quantity <= 0:
+            raise InvalidInput(
+                "a hold is for at least one unit", code="invalid_quantity", field="quantity"
+            )
+        merged[(hold.warehouse_id, hold.sku_id)] += hold.quantity
+    keys = sorted(merged)
+    release_expired(session, keys, now)
+    for warehouse_id, sku_id in keys:
+        quantity = merged[(warehouse_id, sku_id)]
+        result = session.execute(
+            update(Stock)
+            .where(
+                Stock.warehouse_id == warehouse_id,
+                Stock.sku_id == sku_id,
+                Stock.on_hand - Stock.reserved >= quantity,
+            )
+            .values(reserved=Stock.reserved + quantity)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            available = session.scalar(
+                select(Stock.on_hand - Stock.reserved).where(
+                    Stock.warehouse_id == warehouse_id, Stock.sku_id == sku_id
+                )
+            )
+            raise OutOfStock(
+                f"only {available or 0} unit(s) available, {quantity} requested",
+                field="quantity",
+                details={
+                    "warehouse_id": warehouse_id,
+                    "sku_id": sku_id,
+                    "requested": quantity,
+                    "available": available or 0,
+                },
+            )
+    ids = session.scalars(
+        insert(Reservation).returning(Reservation.id, sort_by_parameter_order=True),
+        [
+            {
+                "reference": reference,
+                "warehouse_id": w,
+                "sku_id": s,
+                "quantity": merged[(w, s)],
+                "status": ReservationStatus.HELD.value,
+                "expires_at": expires_at,
+                "created_at": now,
+                "closed_at": None,
+            }
+            for w, s in keys
+        ],
+    ).all()
+    session.execute(
+        insert(StockMovement),
+        [
+            _movement(
+                now,
+                w,
+                s,
+                MovementKind.RESERVE,
+                reserved=merged[(w, s)],
+                reservation_id=rid,
+                reference=reference,
+            )
+            for (w, s), rid in zip(keys, ids, strict=True)
+        ],
+    )
+    return list(ids)
+
+
+def release(session: Session, *, reference: str, now: datetime) -> int:
+    """Release every hold of *reference* still held (a cancelled order); returns units."""
+    rows = session.execute(
+        update(Reservation)
+        .where(
+            Reservation.reference == reference, Reservation.status == ReservationStatus.HELD.value
+        )
+        .values(status=ReservationStatus.RELEASED.value, closed_at=now)
+        .returning(
+            Reservation.id,
+            Reservation.warehouse_id,
+            Reservation.sku_id,
+            Reservation.quantity,
+            Reservation.reference,
+        )
+    ).all()
+    return _unhold(session, rows, now, MovementKind.RELEASE)
+
+
+def ship(session: Session, *, reservation_ids: Sequence[int], now: datetime) -> int:
+    """Ship held reservations: the units leave on-hand and stop being held. Returns units.
+
+    A reservation that is no longer held (expired, released, shipped) is refused with
+    409 ``reservation_not_held`` and nothing ships.
+    """
+    ids = sorted(set(reservation_ids))
+    rows = session.execute(
+        update(Reservation)
+        .where(Reservation.id.in_(ids), Reservation.status == ReservationStatus.HELD.value)
+        .values(status=ReservationStatus.SHIPPED.value, closed_at=now)
+        .returning(
+            Reservation.id,
+            Reservation.warehouse_id,
+            Reservation.sku_id,
+            Reservation.quantity,
+            Reservation.reference,
+        )
+    ).all()
+    if len(rows) != len(ids):
+        raise Conflict(
+            "a reservation to ship is no longer held",
+            code="reservation_not_held",
+            field="reservation_ids",
+        )
+    per_key: dict[tuple[int, int], int] = defaultdict(int)
+    for _id, warehouse_id, sku_id, quantity, _reference in rows:
+        per_key[(warehouse_id, sku_id)] += quantity
+    for (warehouse_id, sku_id), quantity in sorted(per_key.items()):
+        session.execute(
+            update(Stock)
+            .where(Stock.warehouse_id == warehouse_id, Stock.sku_id == sku_id)
+            .values(on_hand=Stock.on_hand - quantity, reserved=Stock.reserved - quantity)
+        )
+    session.execute(
+        insert(StockMovement),
+        [
+            _movement(
+                now,
+                w,
+                s,
+                MovementKind.SHIP,
+                on_hand=-q,
+                reserved=-q,
+                reservation_id=rid,
+                reference=ref,
+            )
+            for rid, w, s, q, ref in rows
+        ],
+    )
+    return sum(per_key.values())
+
+
+def restock_return(
+    session: Session,
+    *,
+    warehouse_id: int,
+    sku_id: int,
+    quantity: int,
+    now: datetime,
+    reference: str,
+) -> None:
+    """Put returned units back on hand."""
+    if quantity <= 0:
+        raise InvalidInput(
+            "a return restocks at least one unit", code="invalid_quantity", field="quantity"
+        )
+    statement = _upsert(session)(Stock).values(
+        warehouse_id=warehouse_id, sku_id=sku_id, on_hand=quantity, reserved=0
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Stock.warehouse_id, Stock.sku_id],
+            set_={"on_hand": Stock.on_hand + quantity},
+        )
+    )
+    session.execute(
+        insert(StockMovement),
+        [
+            _movement(
+                now,
+                warehouse_id,
+                sku_id,
+                MovementKind.RETURN,
+                on_hand=quantity,
+                reference=reference,
+            )
+        ],
+    )
+
+
+def available(
+    session: Session, *, sku_ids: Iterable[int], warehouse_ids: Iterable[int], now: datetime
+) -> dict[int, dict[int, int]]:
+    """Units available to promise, per SKU and warehouse, in one query for a whole page.
+
+    Holds whose time ran out count as available (the next reservation releases them).
+    """
+    skus, warehouses = list(set(sku_ids)), list(set(warehouse_ids))
+    result: dict[int, dict[int, int]] = {sku: {} for sku in skus}
+    if not skus or not warehouses:
+        return result
+    expired = (
+        select(
+            Reservation.warehouse_id,
+            Reservation.sku_id,
+            func.sum(Reservation.quantity).label("quantity"),
+        )
+        .where(
+            Reservation.status == ReservationStatus.HELD.value,
+            Reservation.expires_at <= now,
+            Reservation.sku_id.in_(skus),
+            Reservation.warehouse_id.in_(warehouses),
+        )
+        .group_by(Reservation.warehouse_id, Reservation.sku_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            Stock.warehouse_id,
+            Stock.sku_id,
+            Stock.on_hand - Stock.reserved + func.coalesce(expired.c.quantity, 0),
+        )
+        .outerjoin(
+            expired,
+            and_(expired.c.warehouse_id == Stock.warehouse_id, expired.c.sku_id == Stock.sku_id),
+        )
+        .where(Stock.sku_id.in_(skus), Stock.warehouse_id.in_(warehouses))
+    ).all()
+    for warehouse_id, sku_id, units in rows:
+        result[sku_id][warehouse_id] = int(units)
+    return result
+
+
+def ledger_discrepancies(session: Session) -> list[LedgerDiscrepancy]:
+    """(warehouse, SKU) rows whose stock differs from the sum of their ledger; empty normally."""
+    ledger = (
+        select(
+            StockMovement.warehouse_id,
+            StockMovement.sku_id,
+            func.sum(StockMovement.on_hand_delta).label("on_hand"),
+            func.sum(StockMovement.reserved_delta).label("reserved"),
+        )
+        .group_by(StockMovement.warehouse_id, StockMovement.sku_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            Stock.warehouse_id,
+            Stock.sku_id,
+            Stock.on_hand,
+            func.coalesce(ledger.c.on_hand, 0),
+            Stock.reserved,
+            func.coalesce(ledger.c.reserved, 0),
+        ).outerjoin(
+            ledger,
+            and_(ledger.c.warehouse_id == Stock.warehouse_id, ledger.c.sku_id == Stock.sku_id),
+        )
+    ).all()
+    return [
+        LedgerDiscrepancy(w, s, int(oh), int(loh), int(r), int(lr))
+        for w, s, oh, loh, r, lr in rows
+        if int(oh) != int(loh) or int(r) != int(lr)
+    ]
