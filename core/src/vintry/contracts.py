@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from fastapi import APIRouter
@@ -62,7 +63,164 @@ class Contribution:
     routers: list[APIRouter] = field(default_factory=list)
     command_apps: list[Any] = field(default_factory=list)
     migrations: list[tuple[Scope, str]] = field(default_factory=list)
-    extra: dict[str, list[Any]] = field(default_factory=dict)
+    sourcing_strategies: dict[str, Any] = field(default_factory=dict)
 
 
 RegisterCallback = Callable[..., None]
+
+
+# --- ordering --------------------------------------------------------------------------
+
+Money = Decimal
+"""Yuan with two places. Stored as integer fen by the kernel; never a float."""
+
+
+class DealerView(BaseModel):
+    """The dealer a cart or order belongs to, as plugins see it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    name: str
+    tier: str
+    tags: tuple[str, ...] = ()
+    site: str
+
+
+class PricedLine(BaseModel):
+    """One cart line with the prices in force at the site, before campaigns."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int = Field(description="Position in the cart, from 0; adjustments refer to it.")
+    sku: str
+    product: str
+    brand: str
+    category: str
+    tags: tuple[str, ...] = ()
+    quantity: int
+    base_unit_price: Money = Field(description="HQ's base price.")
+    unit_price: Money = Field(description="The site's price (the nearest override).")
+    amount: Money = Field(description="unit_price × quantity.")
+
+
+class CartDraft(BaseModel):
+    """A cart being priced: what ``vintry_price_cart`` receives."""
+
+    model_config = ConfigDict(frozen=True)
+
+    site: str
+    dealer: DealerView
+    lines: tuple[PricedLine, ...]
+    subtotal: Money
+
+
+class AdjustmentCandidate(BaseModel):
+    """A discount a plugin proposes; the kernel decides which candidates apply.
+
+    Candidates with no ``stacking_group`` are exclusive: applied alone. Candidates sharing
+    a group stack with each other and with nothing else. The kernel applies the valid
+    combination worth most to the dealer (ties: higher ``priority``), caps it at HQ's price
+    floors, and records why every other candidate lost.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    campaign: str = Field(min_length=1, max_length=100, description="What proposes it (id).")
+    reason: str = Field(min_length=1, max_length=200, description="Shown to the dealer.")
+    amount: Money = Field(gt=0, description="Total discount in yuan.")
+    line_amounts: dict[int, Money] | None = Field(
+        default=None,
+        description="Discount per line index; summing to amount. Unset: the kernel prorates "
+        "over line amounts, to the fen.",
+    )
+    stacking_group: str | None = None
+    priority: int = 0
+
+
+class WarehouseOption(BaseModel):
+    """A warehouse allowed to ship an order, with what it has of each SKU."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    region: str | None
+    latitude: Decimal
+    longitude: Decimal
+    priority: int
+    available: dict[str, int] = Field(description="Units available by SKU code.")
+
+
+class SourcingRequest(BaseModel):
+    """What a sourcing strategy decides on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    site: str
+    dealer: DealerView
+    lines: dict[str, int] = Field(description="Units wanted by SKU code.")
+    warehouses: tuple[WarehouseOption, ...]
+    destination: tuple[Decimal, Decimal] | None = Field(
+        default=None, description="(latitude, longitude) the order ships to, when known."
+    )
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class Allocation(BaseModel):
+    """Units of one SKU to ship from one warehouse."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    warehouse: str
+    quantity: int = Field(gt=0)
+
+
+class SourcingPlan(BaseModel):
+    """A strategy's answer: allocations covering every line, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    strategy: str
+    allocations: tuple[Allocation, ...]
+    explanation: str = ""
+
+
+class SourcingStrategy(Protocol):
+    """A named way to pick warehouses; raise ``vintry.errors.Conflict`` with code
+    ``out_of_stock`` when the lines cannot be covered."""
+
+    def __call__(self, request: SourcingRequest) -> SourcingPlan: ...
+
+
+class SourcingRegistration(Protocol):
+    """``register(name, strategy)``: a sourcing strategy, usable by every site's rules."""
+
+    def __call__(self, name: str, strategy: SourcingStrategy) -> None: ...
+
+
+class OrderDraft(BaseModel):
+    """An order about to be placed: what ``vintry_claim_resources`` receives."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: str
+    site: str
+    dealer: DealerView
+    lines: tuple[PricedLine, ...]
+    adjustments: tuple[AdjustmentCandidate, ...]
+    total: Money
+
+
+class ResourceClaim(BaseModel):
+    """Something a plugin holds for an order being placed (a flash-sale unit, a group slot).
+
+    Held *pending* in the site's database while the order is placed, then *confirmed* —
+    or *released* through ``vintry_release_resources`` if the order fails.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    resource: str = Field(min_length=1, max_length=200)
+    quantity: int = 1
+    payload: dict[str, Any] = Field(default_factory=dict)

@@ -16,12 +16,20 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from vintry.contracts import (
+        AdjustmentCandidate,
+        CartDraft,
         CommandsRegistration,
+        DealerView,
         Event,
         MigrationsRegistration,
+        OrderDraft,
+        ResourceClaim,
         RoutesRegistration,
         SettingsRegistration,
+        SourcingRegistration,
     )
     from vintry.platform import SiteContext
 
@@ -78,6 +86,19 @@ def vintry_register_migrations(register: MigrationsRegistration) -> None:
     """
 
 
+@hookspec
+def vintry_register_sourcing_strategies(register: SourcingRegistration) -> None:
+    """Contribute named sourcing strategies (which warehouses ship an order).
+
+    :param register: call ``register(name, strategy)``; ``strategy(request)`` receives a
+        ``SourcingRequest`` (lines, the eligible warehouses with what each has available,
+        the destination, the rule's parameters) and returns a ``SourcingPlan`` covering
+        every line, or raises ``Conflict(code="out_of_stock")``. Names are global; sites
+        choose among them through their sourcing rules.
+    :returns: nothing.
+    """
+
+
 # --- per-site hooks: called only for plugins enabled on the site ----------------------
 
 
@@ -91,4 +112,45 @@ def vintry_handle_event(event: Event, site: SiteContext) -> None:
         configuration in force there.
     :returns: nothing. Each plugin's handler runs isolated: an exception is logged and
         counted against the plugin, never propagated to the change that raised the event.
+    """
+
+
+@hookspec
+def vintry_price_cart(
+    cart: CartDraft, site: SiteContext, dealer: DealerView, now: datetime
+) -> list[AdjustmentCandidate]:
+    """Propose discounts for a cart; the kernel chooses among every plugin's candidates.
+
+    :param cart: the cart's lines with base and site prices, and the subtotal.
+    :param site: the site (its configuration via ``site.config(<plugin>)``).
+    :param dealer: the dealer pricing the cart (tier and tags for targeting).
+    :param now: the platform clock's time; use it for campaign windows, never the wall clock.
+    :returns: candidate adjustments (an empty list when nothing applies). Collect-all: the
+        kernel picks the valid combination worth most, caps it at HQ's floors and records
+        why each other candidate lost. Runs inside the order's unit of work: an exception
+        aborts the pricing with a clear error and changes nothing.
+    """
+
+
+@hookspec
+def vintry_claim_resources(draft: OrderDraft, site: SiteContext) -> list[ResourceClaim]:
+    """Claim what the plugin must hold for an order being placed (saga step one).
+
+    :param draft: the order about to be placed, with its number, lines and adjustments.
+    :param site: the site of the order.
+    :returns: the claims to hold, pending, in the site's database (empty when none). Raise a
+        ``vintry_sdk.VintryError`` (e.g. ``Conflict(code="campaign_sold_out")``) to refuse
+        the order: every claim already made by other plugins is released and nothing is
+        written to HQ. Collect-all.
+    """
+
+
+@hookspec
+def vintry_release_resources(claims: list[ResourceClaim], site: SiteContext) -> None:
+    """Give back claims of an order that was not placed (compensation).
+
+    :param claims: this plugin's claims for the failed order, as it returned them.
+    :param site: the site of the order.
+    :returns: nothing. Must be idempotent: the sweeper may release the same claims again
+        after a crash. Collect-all; each plugin receives only its own claims.
     """

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
+import re
 import threading
 import traceback
 from collections.abc import Callable, Iterable
@@ -37,14 +38,19 @@ log = logging.getLogger("vintry.plugins")
 
 ENTRY_POINT_GROUP = "vintry"
 SDK_DISTRIBUTION = "vintry-sdk"
-BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (("vintry-events-log", "vintry.builtin.events_log"),)
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("vintry-events-log", "vintry.builtin.events_log"),
+    ("vintry-sourcing-basic", "vintry.builtin.sourcing"),
+)
 REGISTRATION_HOOKS = (
     "vintry_register_settings",
     "vintry_register_routes",
     "vintry_register_commands",
     "vintry_register_migrations",
+    "vintry_register_sourcing_strategies",
 )
 Status = Literal["loaded", "failed"]
+_STRATEGY_NAME = re.compile(r"^[a-z][a-z0-9_-]{1,63}$")
 
 
 @dataclass
@@ -268,11 +274,26 @@ class PluginHost:
                 raise PluginRejected(f"migration scope must be 'hq' or 'site', not {scope!r}")
             contribution.migrations.append((scope, script_location))
 
+        def register_sourcing(name: str, strategy: Any) -> None:
+            if not isinstance(name, str) or not _STRATEGY_NAME.match(name):
+                raise PluginRejected(
+                    f"sourcing strategy name {name!r} must match {_STRATEGY_NAME.pattern}"
+                )
+            if not callable(strategy):
+                raise PluginRejected(f"sourcing strategy {name!r} is not callable")
+            taken = self.sourcing_strategy_owner(name)
+            if taken is not None or name in contribution.sourcing_strategies:
+                raise PluginRejected(
+                    f"sourcing strategy {name!r} is already registered by {taken or 'this plugin'}"
+                )
+            contribution.sourcing_strategies[name] = strategy
+
         callbacks: dict[str, Callable[..., None]] = {
             "vintry_register_settings": register_settings,
             "vintry_register_routes": register_router,
             "vintry_register_commands": register_command,
             "vintry_register_migrations": register_migrations,
+            "vintry_register_sourcing_strategies": register_sourcing,
         }
         for hook_name in REGISTRATION_HOOKS:
             caller = getattr(self.manager.hook, hook_name)
@@ -311,6 +332,21 @@ class PluginHost:
     def builtin_names(self) -> frozenset[str]:
         """Names of the built-in plugins that loaded (always enabled everywhere)."""
         return frozenset(r.name for r in self.loaded() if r.builtin)
+
+    def sourcing_strategy_owner(self, name: str) -> str | None:
+        """The loaded plugin that registered sourcing strategy *name*, if any."""
+        for record in self.records.values():
+            if record.status == "loaded" and name in record.contribution.sourcing_strategies:
+                return record.name
+        return None
+
+    def sourcing_strategies(self) -> dict[str, tuple[str, Any]]:
+        """Every registered strategy: name → (owning plugin, strategy)."""
+        return {
+            name: (record.name, strategy)
+            for record in self.loaded()
+            for name, strategy in record.contribution.sourcing_strategies.items()
+        }
 
     def migration_tracks(self) -> list[MigrationTrack]:
         """Every loaded plugin's Alembic histories."""

@@ -28,6 +28,7 @@ EVENT = Event(id="e-1", type="test.ping", site="hq", occurred_at=datetime(2026, 
 # Hooks pass ``site`` through; the host needs no real one (the built-in logs its code).
 SITE = SimpleNamespace(code="hq")
 BUILTIN = "vintry-events-log"
+BUILTINS = [BUILTIN, "vintry-sourcing-basic"]  # every built-in, by name
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,8 @@ def test_all_broken_plugins_at_once_leave_the_good_one_working(
     for bad in BAD_PLUGINS:
         assert bad.reason in (failed_record(host, bad.name).error or "")
         assert_logged(caplog, bad.name, bad.reason)
-    assert [r.name for r in host.loaded()] == ["good", BUILTIN]
+    assert [r.name for r in host.loaded() if not r.builtin] == ["good"]
+    assert BUILTIN in {r.name for r in host.loaded() if r.builtin}
     assert_good_plugin_works(host, good.value)
 
 
@@ -361,7 +363,7 @@ def test_allow_list_loads_only_the_plugins_named(fake_install: FakeInstall) -> N
     beta = fake_install.plugin("beta", GOOD_PLUGIN)
     host = PluginHost(allow=["alpha"], entry_points=lambda: [alpha, beta]).load()
 
-    assert [r.name for r in host.loaded()] == ["alpha", BUILTIN]  # built-ins always load
+    assert [r.name for r in host.loaded()] == ["alpha", *BUILTINS]  # built-ins always load
     assert "beta" not in host.records, "a plugin left out is skipped, not failed"
     assert host.failed() == []
     assert beta.value not in sys.modules
@@ -385,7 +387,7 @@ def test_vintry_load_plugins_setting_narrows_what_the_platform_loads(
     monkeypatch.setenv("VINTRY_LOAD_PLUGINS", "gamma, alpha")
     platform = Platform(VintrySettings(data_dir=tmp_path / "data"))
     try:
-        assert [r.name for r in platform.plugins.loaded()] == ["alpha", "gamma", BUILTIN]
+        assert [r.name for r in platform.plugins.loaded()] == ["alpha", "gamma", *BUILTINS]
         assert "beta" not in platform.plugins.records
     finally:
         platform.close()
@@ -418,7 +420,7 @@ def test_platform_loads_its_plugin_host_once(tmp_path: Path) -> None:
     try:
         assert platform.plugins is host
         assert platform.plugins is host
-        assert [r.name for r in host.loaded()] == [BUILTIN]
+        assert [r.name for r in host.loaded()] == BUILTINS
     finally:
         platform.close()
 
@@ -432,7 +434,7 @@ def test_builtin_events_log_is_loaded_like_any_plugin() -> None:
         "loaded", True, "vintry.builtin.events_log",
     )
     assert record.hooks == ["vintry_handle_event"]
-    assert host.builtin_names() == frozenset({BUILTIN})
+    assert host.builtin_names() == frozenset(BUILTINS)
     # Built-ins are enabled everywhere: even an empty set of enabled plugins reaches them
     # once the platform adds builtin_names() (see test_enablement), and never any other.
     callers = host.hooks_for(host.builtin_names()).implementations("vintry_handle_event")
