@@ -19,7 +19,7 @@ def to_fen(amount: Decimal | int | str) -> int:
 
     Floats are refused: they cannot represent most prices exactly.
     """
-    if isinstance(amount, float):  # type: ignore[unreachable]
+    if isinstance(amount, float):
         raise TypeError("money is never a float; pass a Decimal or a string")
     try:
         value = Decimal(amount)
