@@ -12,6 +12,7 @@ import asyncio
 import json
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -427,7 +428,7 @@ _SETTINGS_BODIES = _malformed(
         st.builds(lambda locale: {"locale": locale},
                   _ascii_text.filter(lambda value: not LOCALE.fullmatch(value))),
         st.builds(lambda amount: {"min_order_amount": str(amount)},
-                  st.decimals(max_value=-0.01, allow_nan=False, places=2)),
+                  st.decimals(max_value=Decimal("-0.01"), allow_nan=False, places=2)),
         st.builds(lambda zone: {"timezone": zone},
                   _ascii_text.filter(lambda zone: not _is_time_zone(zone))),
     ),
