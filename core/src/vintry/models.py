@@ -11,5 +11,6 @@ def import_all_models() -> None:
     import vintry.db.counters
     import vintry.dealers.models
     import vintry.inventory.models
+    import vintry.orders.models
     import vintry.sites.models
     import vintry.sites.site_models  # noqa: F401

@@ -1,0 +1,1 @@
+"""Orders: carts, pricing, idempotent placement, the order state machine, returns."""
