@@ -138,6 +138,7 @@ class Platform:
         self._extra_tracks: list[MigrationTrack] = []
         self._plugins = plugins
         self.plugin_faults: Counter[str] = Counter()
+        self.fault_hook: Callable[[str], None] | None = None
 
     @property
     def plugins(self) -> PluginHost:
@@ -282,6 +283,11 @@ class Platform:
         except Exception:
             log.exception("event %s (%s) for site %r was not delivered", event.id, type_, site)
             return DeliveryReport(event_id=event.id)
+
+    def fault_point(self, name: str) -> None:
+        """A named step of a multi-database operation; tests inject crashes here."""
+        if self.fault_hook is not None:
+            self.fault_hook(name)
 
     def close(self) -> None:
         """Release every database connection."""

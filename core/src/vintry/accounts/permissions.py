@@ -32,6 +32,14 @@ class Permission(enum.StrEnum):
     PLUGINS_READ = "plugins:read"
     PLUGINS_MANAGE = "plugins:manage"
     PROFILE_READ = "profile:read"
+    CATALOG_READ = "catalog:read"
+    CATALOG_WRITE = "catalog:write"
+    PRICES_WRITE = "prices:write"
+    FLOORS_WRITE = "floors:write"
+    STOCK_READ = "stock:read"
+    STOCK_WRITE = "stock:write"
+    ORDERS_PLACE = "orders:place"
+    ORDERS_READ = "orders:read"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -52,6 +60,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.PLUGINS_READ,
             Permission.PLUGINS_MANAGE,
             Permission.PROFILE_READ,
+            Permission.CATALOG_READ,
+            Permission.PRICES_WRITE,
+            Permission.STOCK_READ,
+            Permission.ORDERS_READ,
         }
     ),
     Role.DEALER: frozenset(
@@ -60,6 +72,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DEALERS_READ,
             Permission.TOKENS_MANAGE,
             Permission.PROFILE_READ,
+            Permission.CATALOG_READ,
+            Permission.ORDERS_PLACE,
+            Permission.ORDERS_READ,
         }
     ),
 }

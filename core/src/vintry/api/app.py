@@ -28,8 +28,11 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     """Build the API for *platform* (a default one from the environment if omitted)."""
     from vintry.accounts.api import router as accounts_router
     from vintry.api.health import router as health_router
+    from vintry.catalog.api import router as catalog_router
     from vintry.dealers.api import router as dealers_router
     from vintry.inventory.api import router as inventory_router
+    from vintry.inventory.stock_api import router as stock_router
+    from vintry.orders.api import router as orders_router
     from vintry.sites.api import router as sites_router
     from vintry.sites.plugins_api import router as plugins_router
 
@@ -55,6 +58,9 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         dealers_router,
         accounts_router,
         inventory_router,
+        stock_router,
+        orders_router,
+        catalog_router,
         plugins_router,
     ):
         app.include_router(router)

@@ -9,7 +9,7 @@ import typer
 if TYPE_CHECKING:
     from vintry.plugins import PluginHost
 
-from vintry.cli import dealers, plugins, serve, setup, sites, tokens, users
+from vintry.cli import catalog, dealers, plugins, serve, setup, sites, stock, tokens, users
 
 app = typer.Typer(
     name="vintry",
@@ -22,9 +22,11 @@ app.add_typer(setup.app)
 app.add_typer(serve.app)
 app.add_typer(sites.app, name="site")
 app.add_typer(dealers.app, name="dealer")
+app.add_typer(catalog.app, name="catalog")
 app.add_typer(users.app, name="user")
 app.add_typer(tokens.app, name="token")
 app.add_typer(plugins.app, name="plugins")
+app.add_typer(stock.app, name="stock")
 
 
 def add_plugin_commands(target: typer.Typer, host: PluginHost | None = None) -> None:

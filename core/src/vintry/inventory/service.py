@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from vintry.accounts.principal import Actor
 from vintry.audit.service import record_change
@@ -12,6 +13,7 @@ from vintry.inventory.models import Warehouse
 from vintry.inventory.schemas import WarehouseCreate, WarehouseOut
 from vintry.platform import Platform
 from vintry.sites.directory import SiteDirectory
+from vintry.sites.models import SiteKind
 
 
 def create_warehouse(platform: Platform, request: WarehouseCreate, *, actor: Actor) -> WarehouseOut:
@@ -61,6 +63,22 @@ def list_warehouses(platform: Platform, *, region: str | None = None) -> list[Wa
         if region is not None:
             query = query.where(Warehouse.region_site_id == directory.get(region).id)
         return [warehouse_out(directory, w) for w in session.scalars(query)]
+
+
+def eligible_warehouse_ids(session: Session, directory: SiteDirectory, site_code: str) -> list[int]:
+    """Ids of the active warehouses that serve site *site_code*, in one query.
+
+    A region is served by its own warehouses, a store by its region's (the region on its
+    path), HQ by every region's; national hubs (no region) serve every site.
+    """
+    path = directory.path(site_code)
+    query = select(Warehouse.id).where(Warehouse.active.is_(True)).order_by(Warehouse.id)
+    if path[-1].kind is not SiteKind.HQ:
+        regions = [node.id for node in path if node.kind is SiteKind.REGION]
+        query = query.where(
+            or_(Warehouse.region_site_id.is_(None), Warehouse.region_site_id.in_(regions))
+        )
+    return list(session.scalars(query))
 
 
 def warehouse_out(directory: SiteDirectory, warehouse: Warehouse) -> WarehouseOut:

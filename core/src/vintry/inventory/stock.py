@@ -4,9 +4,9 @@ Every function works inside the caller's HQ transaction, so an order's holds, it
 its outbox event commit or roll back together. Reservation is one conditional update per
 (warehouse, SKU) — ``reserved = reserved + q WHERE on_hand - reserved >= q`` — never a
 read-then-write in Python; the table's check constraints are the backstop. Holds whose time
-ran out on the rows being reserved are released in the same transaction first, so an
-expired hold never refuses a sale. Rows are touched in (warehouse, SKU) order so two
-transactions never wait on each other in a cycle.
+ran out on the rows being reserved are released by that same update, so an expired hold
+never refuses a sale. Rows are touched in (warehouse, SKU) order so two transactions never
+wait on each other in a cycle.
 
 Every change appends to the movement ledger: per warehouse and SKU, the sum of
 ``on_hand_delta`` is ``on_hand`` and the sum of ``reserved_delta`` is ``reserved``.
@@ -172,10 +172,16 @@ def release_expired(session: Session, keys: Iterable[tuple[int, int]], now: date
     Returns the units released. Called before reserving on those rows, and by the sweeper
     for all rows.
     """
+    return _unhold(session, _expire_holds(session, keys, now), now, MovementKind.EXPIRE)
+
+
+def _expire_holds(session: Session, keys: Iterable[tuple[int, int]], now: datetime) -> list[Any]:
+    """Mark the held reservations past their time on *keys* expired; returns them as
+    :data:`HeldRow` rows. The stock rows are the caller's to update."""
     keys = sorted(set(keys))
     if not keys:
-        return 0
-    expired = session.execute(
+        return []
+    rows = session.execute(
         update(Reservation)
         .where(
             tuple_(Reservation.warehouse_id, Reservation.sku_id).in_(keys),
@@ -191,7 +197,7 @@ def release_expired(session: Session, keys: Iterable[tuple[int, int]], now: date
             Reservation.reference,
         )
     ).all()
-    return _unhold(session, expired, now, MovementKind.EXPIRE)
+    return list(rows)
 
 
 def expire_all(session: Session, now: datetime) -> int:
@@ -256,22 +262,44 @@ def reserve(
                 "a hold is for at least one unit", code="invalid_quantity", field="quantity"
             )
         merged[(hold.warehouse_id, hold.sku_id)] += hold.quantity
+    if not merged:
+        raise InvalidInput(
+            "a reservation holds at least one line", code="invalid_quantity", field="holds"
+        )
     keys = sorted(merged)
-    release_expired(session, keys, now)
+    # The expired holds' release is folded into each row's conditional update, so every
+    # stock row is locked once and in key order: releasing them first, row by row, locked
+    # their rows ahead of lower keys and could deadlock with a cancel or a shipment.
+    expired = _expire_holds(session, keys, now)
+    freed: dict[tuple[int, int], int] = defaultdict(int)
+    movements = []
+    for reservation_id, warehouse_id, sku_id, quantity, held_for in expired:
+        freed[(warehouse_id, sku_id)] += quantity
+        movements.append(
+            _movement(
+                now,
+                warehouse_id,
+                sku_id,
+                MovementKind.EXPIRE,
+                reserved=-quantity,
+                reservation_id=reservation_id,
+                reference=held_for,
+            )
+        )
     for warehouse_id, sku_id in keys:
-        quantity = merged[(warehouse_id, sku_id)]
+        quantity, released = merged[(warehouse_id, sku_id)], freed[(warehouse_id, sku_id)]
         result = session.execute(
             update(Stock)
             .where(
                 Stock.warehouse_id == warehouse_id,
                 Stock.sku_id == sku_id,
-                Stock.on_hand - Stock.reserved >= quantity,
+                Stock.on_hand - Stock.reserved + released >= quantity,
             )
-            .values(reserved=Stock.reserved + quantity)
+            .values(reserved=Stock.reserved - released + quantity)
         )
         if result.rowcount == 0:  # type: ignore[attr-defined]
             available = session.scalar(
-                select(Stock.on_hand - Stock.reserved).where(
+                select(Stock.on_hand - Stock.reserved + released).where(
                     Stock.warehouse_id == warehouse_id, Stock.sku_id == sku_id
                 )
             )
@@ -301,21 +329,19 @@ def reserve(
             for w, s in keys
         ],
     ).all()
-    session.execute(
-        insert(StockMovement),
-        [
-            _movement(
-                now,
-                w,
-                s,
-                MovementKind.RESERVE,
-                reserved=merged[(w, s)],
-                reservation_id=rid,
-                reference=reference,
-            )
-            for (w, s), rid in zip(keys, ids, strict=True)
-        ],
+    movements.extend(
+        _movement(
+            now,
+            w,
+            s,
+            MovementKind.RESERVE,
+            reserved=merged[(w, s)],
+            reservation_id=rid,
+            reference=reference,
+        )
+        for (w, s), rid in zip(keys, ids, strict=True)
     )
+    session.execute(insert(StockMovement), movements)
     return list(ids)
 
 
@@ -345,6 +371,12 @@ def ship(session: Session, *, reservation_ids: Sequence[int], now: datetime) -> 
     409 ``reservation_not_held`` and nothing ships.
     """
     ids = sorted(set(reservation_ids))
+    if not ids:
+        raise InvalidInput(
+            "a shipment ships at least one reservation",
+            code="invalid_quantity",
+            field="reservation_ids",
+        )
     rows = session.execute(
         update(Reservation)
         .where(Reservation.id.in_(ids), Reservation.status == ReservationStatus.HELD.value)
