@@ -180,3 +180,136 @@ class ResourceClaimRecord(SiteBase):
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class DealerCredit(HQBase):
+    """A dealer's credit line: orders paid on credit consume it atomically."""
+
+    __tablename__ = "dealer_credit"
+    __table_args__ = (
+        CheckConstraint("limit_fen >= 0", name="limit_not_negative"),
+        CheckConstraint("used_fen >= 0", name="used_not_negative"),
+        CheckConstraint("used_fen <= limit_fen", name="used_within_limit"),
+    )
+
+    dealer_id: Mapped[int] = mapped_column(ForeignKey("dealers.id"), primary_key=True)
+    limit_fen: Mapped[int] = mapped_column(default=0)
+    used_fen: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime]
+
+
+class Payment(HQBase):
+    """A payment (or refund, negative) of an order through a provider."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    method: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(100))
+    amount_fen: Mapped[int]
+    reference: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class Shipment(HQBase):
+    """Units of an order leaving one warehouse, tracked to the dealer's door."""
+
+    __tablename__ = "shipments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
+    status: Mapped[str] = mapped_column(String(24))
+    shipped_at: Mapped[datetime]
+    estimated_arrival: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+
+
+class ShipmentLine(HQBase):
+    """Units of one order line in a shipment."""
+
+    __tablename__ = "shipment_lines"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), index=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"))
+    allocation_id: Mapped[int] = mapped_column(ForeignKey("order_allocations.id"))
+    quantity: Mapped[int]
+
+
+class TrackingEvent(HQBase):
+    """A logistics node a shipment passed (left warehouse, in transfer, out for delivery...)."""
+
+    __tablename__ = "tracking_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), index=True)
+    at: Mapped[datetime]
+    node: Mapped[str] = mapped_column(String(32))
+    location: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(String(500))
+
+
+class ReturnRequest(HQBase):
+    """A dealer's request to return delivered units, with a reason; HQ decides."""
+
+    __tablename__ = "returns"
+    __table_args__ = (Index("ix_returns_site_status", "site_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    dealer_id: Mapped[int] = mapped_column(ForeignKey("dealers.id"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    reason_code: Mapped[str] = mapped_column(String(32))
+    reason_text: Mapped[str | None] = mapped_column(String(500))
+    requested_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    refund_fen: Mapped[int] = mapped_column(default=0)
+
+
+class ReturnLine(HQBase):
+    """Units of one order line being returned, and what becomes of them."""
+
+    __tablename__ = "return_lines"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id"), index=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"))
+    quantity: Mapped[int]
+    disposition: Mapped[str | None] = mapped_column(String(16))
+    warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouses.id"))
+    refund_fen: Mapped[int] = mapped_column(default=0)
+
+
+class RelayCursor(HQBase):
+    """How far a relay consumer has delivered the outbox."""
+
+    __tablename__ = "relay_cursors"
+
+    consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime]
+
+
+class DeadLetter(HQBase):
+    """An outbox event a consumer failed to apply after repeated attempts."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (UniqueConstraint("event_id", "consumer"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"))
+    consumer: Mapped[str] = mapped_column(String(100))
+    site: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(64))
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int]
+    failed_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
