@@ -33,6 +33,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     from vintry.inventory.api import router as inventory_router
     from vintry.inventory.stock_api import router as stock_router
     from vintry.orders.api import router as orders_router
+    from vintry.orders.cart_api import router as cart_router
     from vintry.sites.api import router as sites_router
     from vintry.sites.plugins_api import router as plugins_router
 
@@ -60,6 +61,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         inventory_router,
         stock_router,
         orders_router,
+        cart_router,
         catalog_router,
         plugins_router,
     ):

@@ -16,6 +16,7 @@ import json
 import logging
 import secrets
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
@@ -104,12 +105,18 @@ def place_order(
     *,
     site_code: str,
     dealer_id: int,
-    request: PlaceOrder,
+    request: PlaceOrder | Callable[[], PlaceOrder],
     idempotency_key: str,
     raw_body: bytes,
+    kind: str = "order",
 ) -> PlacementResult:
-    """Place *request* for the dealer at the site, exactly once per idempotency key."""
-    scope = f"order:{site_code}:{dealer_id}"
+    """Place an order for the dealer at the site, exactly once per idempotency key.
+
+    *request* may be a function building it (a checkout reads the cart only once the key
+    is held, so a retry after the cart was emptied still gets the first answer). *raw_body*
+    is what the key is bound to; *kind* separates keys of different endpoints.
+    """
+    scope = f"{kind}:{site_code}:{dealer_id}"
     begun = idempotency.begin(
         platform,
         scope=scope,
@@ -119,7 +126,8 @@ def place_order(
     if isinstance(begun, idempotency.StoredResponse):
         return PlacementResult(begun.status, begun.body, replayed=True)
     try:
-        return _place(platform, site_code, dealer_id, request, begun.record_id)
+        built = request() if callable(request) else request
+        return _place(platform, site_code, dealer_id, built, begun.record_id)
     except VintryError as error:
         # A refusal is the request's answer: retries get the same one.
         response = idempotency.StoredResponse(error.status_code, error_body(error))
