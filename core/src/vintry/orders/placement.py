@@ -51,10 +51,19 @@ from vintry.orders.models import (
 from vintry.orders.pricing import LineInput, PricedCart, price_lines
 from vintry.orders.schemas import PlaceOrder
 from vintry.platform import Platform, SiteContext
+from vintry.sites.directory import SiteDirectory
 
 log = logging.getLogger("vintry.orders")
 DEFAULT_STRATEGY = "priority-nearest"
 RESERVE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What the HQ transaction needs, read before it starts."""
+
+    directory: SiteDirectory
+    hold_minutes: int
 
 
 @dataclass(frozen=True)
@@ -157,10 +166,19 @@ def _place(
         adjustments=(),
         total=from_fen(priced.total_fen),
     )
+    # Everything the HQ transaction needs besides its own session is read now: a session
+    # opened inside it would need a second pooled connection while holding the write lock,
+    # and a pool drained by writers waiting for that lock would then never give one back.
+    prepared = _Prepared(
+        directory=platform.directory(),
+        hold_minutes=int(_site_setting(site, "reservation_minutes", 30)),
+    )
     claims = _claim(site, draft, now)
     platform.fault_point("after_claims")
     try:
-        body = _commit_order(platform, site, dealer_id, dealer, priced, number, request, record_id)
+        body = _commit_order(
+            platform, site, dealer_id, dealer, priced, number, request, record_id, prepared
+        )
     except BaseException as error:
         if isinstance(error, Exception):
             _release_claims(site, number, claims)
@@ -275,13 +293,23 @@ def _commit_order(
     number: str,
     request: PlaceOrder,
     record_id: int,
+    prepared: _Prepared,
 ) -> bytes:
     last: Conflict | None = None
     for _attempt in range(RESERVE_ATTEMPTS):
         try:
             with platform.hq.transaction() as session:
                 return _write_order(
-                    platform, session, site, dealer_id, dealer, priced, number, request, record_id
+                    platform,
+                    session,
+                    site,
+                    dealer_id,
+                    dealer,
+                    priced,
+                    number,
+                    request,
+                    record_id,
+                    prepared,
                 )
         except stock.OutOfStock as error:
             # Another order took the stock sourcing counted on (PostgreSQL runs orders in
@@ -301,15 +329,15 @@ def _write_order(
     number: str,
     request: PlaceOrder,
     record_id: int,
+    prepared: _Prepared,
 ) -> bytes:
     now = platform.clock.now()
-    plan, warehouses = _source(platform, session, site, dealer, priced, now)
+    plan, warehouses = _source(platform, session, site, dealer, priced, now, prepared.directory)
     sku_ids = {line.sku: line.sku_id for line in priced.lines}
     holds = [
         stock.Hold(warehouses[a.warehouse].id, sku_ids[a.sku], a.quantity) for a in plan.allocations
     ]
-    minutes = int(_site_setting(site, "reservation_minutes", 30))
-    pay_by = now + timedelta(minutes=minutes)
+    pay_by = now + timedelta(minutes=prepared.hold_minutes)
     reservation_ids = stock.reserve(
         session, reference=number, holds=holds, now=now, expires_at=pay_by
     )
@@ -427,8 +455,8 @@ def _source(
     dealer: DealerView,
     priced: PricedCart,
     now: Any,
+    directory: SiteDirectory,
 ) -> tuple[SourcingPlan, dict[str, Warehouse]]:
-    directory = platform.directory()
     ids = eligible_warehouse_ids(session, directory, site.code)
     rows = list(session.scalars(select(Warehouse).where(Warehouse.id.in_(ids))))
     by_id = {w.id: w for w in rows}
