@@ -539,3 +539,169 @@ def open_fds() -> int:
         return len(os.listdir("/proc/self/fd"))
     except OSError:
         return -1
+
+
+# --- SQL statements per operation ------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"%\([^)]+\)s|\$\d+|%s")
+_CAST = re.compile(r"::\w+(?:\(\d+(?:,\s*\d+)?\))?(?: WITH(?:OUT)? TIME ZONE)?(?:\[\])?")
+_ROW_SEPARATOR = re.compile(r"\)\s*,\s*\(")
+_PLACEHOLDER_LIST = re.compile(r"\?(?:\s*,\s*\?)+")
+_VALUES_ROWS = re.compile(r"(VALUES\s*\([^()]*\))(?:\s*,\s*\([^()]*\))+", re.IGNORECASE)
+_WHITESPACE = re.compile(r"\s+")
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+def normalise_sql(statement: str) -> str:
+    """*statement* with one placeholder style (``?``, PostgreSQL casts dropped), runs of
+    placeholders as ``?…``, multi-row ``VALUES`` as one row plus ``, …``, and whitespace
+    collapsed: statements that differ only in their parameters (or IN-list length) compare
+    equal."""
+    text = _WHITESPACE.sub(" ", statement).strip()
+    text = _CAST.sub("", _PLACEHOLDER.sub("?", text))
+    text = _PLACEHOLDER_LIST.sub("?…", text)
+    return _VALUES_ROWS.sub(r"\1, …", text)
+
+
+@dataclass
+class LoggedStatement:
+    """One statement as the driver received it, inside one operation."""
+
+    database: str
+    """A label for the engine (e.g. ``hq`` or ``site``)."""
+    writing: bool
+    """Sent in a transaction not opened read-only (``vintry_read_only``)."""
+    text: str
+    parameters: str
+    """``repr`` of the parameters: equal text and equal parameters = the same statement."""
+    rows: int
+    """Rows of parameters: executemany's sets, or a multi-row VALUES's rows."""
+    seconds: float = 0.0
+    raw_parameters: Any = field(default=None, repr=False, compare=False)
+    """The parameters as sent (to re-run the statement under EXPLAIN)."""
+
+    @property
+    def normalised(self) -> str:
+        """:func:`normalise_sql` of the text."""
+        return normalise_sql(self.text)
+
+    @property
+    def is_transaction_control(self) -> bool:
+        """BEGIN, COMMIT, ROLLBACK, SAVEPOINT..."""
+        return self.text.lstrip().upper().startswith(TRANSACTION_CONTROL)
+
+
+@dataclass
+class LoggedOperation:
+    """What one operation (a request, a call) sent."""
+
+    statements: list[LoggedStatement] = field(default_factory=list)
+    transactions: Counter[tuple[str, bool]] = field(default_factory=Counter)
+    """(database label, writing) → transactions begun."""
+    checkouts: int = 0
+    seconds: float = 0.0
+
+    def data_statements(self) -> list[LoggedStatement]:
+        """The statements that are not transaction control."""
+        return [s for s in self.statements if not s.is_transaction_control]
+
+    def duplicates(self) -> Counter[tuple[str, str, str]]:
+        """(database, text, parameters) sent more than once → extra sends (count - 1)."""
+        seen = Counter((s.database, s.text, s.parameters) for s in self.data_statements())
+        return Counter({key: n - 1 for key, n in seen.items() if n > 1})
+
+
+class StatementLog:
+    """Statements, transactions and pool checkouts of every engine, grouped by operation.
+
+    ``with log.operation(): ...`` collects what the block sends; anything sent outside an
+    operation is ignored. *label* names an engine from its URL (``hq``, ``site``...).
+    """
+
+    def __init__(self, label: Callable[[Any], str]) -> None:
+        self.label = label
+        self.operations: list[LoggedOperation] = []
+        self._current: LoggedOperation | None = None
+        self._started: dict[int, float] = {}
+
+    def _writing(self, connection: Any) -> bool:
+        from vintry.db.engines import READ_ONLY_OPTION
+
+        return not connection.get_execution_options().get(READ_ONLY_OPTION, False)
+
+    def _before(
+        self,
+        connection: Any,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        _context: Any,
+        executemany: bool,
+    ) -> None:
+        if self._current is None:
+            return
+        if executemany and isinstance(parameters, list):
+            rows = len(parameters)
+        else:  # a multi-row VALUES (SQLAlchemy's insertmanyvalues) counts its rows
+            values = statement.upper().rfind("VALUES")
+            rows = 1 + len(_ROW_SEPARATOR.findall(statement, values)) if values >= 0 else 1
+        self._current.statements.append(
+            LoggedStatement(
+                self.label(connection.engine),
+                self._writing(connection),
+                statement,
+                repr(parameters),
+                rows,
+                raw_parameters=parameters,
+            )
+        )
+        self._started[id(cursor)] = time.perf_counter()
+
+    def _after(self, _connection: Any, cursor: Any, *_args: Any) -> None:
+        began = self._started.pop(id(cursor), None)
+        if self._current is not None and began is not None and self._current.statements:
+            self._current.statements[-1].seconds = time.perf_counter() - began
+
+    def _begin(self, connection: Any) -> None:
+        if self._current is not None:
+            self._current.transactions[
+                (self.label(connection.engine), self._writing(connection))
+            ] += 1
+
+    def _checkout(self, *_args: Any) -> None:
+        if self._current is not None:
+            self._current.checkouts += 1
+
+    @contextmanager
+    def listening(self) -> Iterator[StatementLog]:
+        """Listen on every engine and pool while inside."""
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+        from sqlalchemy.pool import Pool
+
+        hooks: list[tuple[Any, str, Callable[..., Any]]] = [
+            (Engine, "before_cursor_execute", self._before),
+            (Engine, "after_cursor_execute", self._after),
+            (Engine, "begin", self._begin),
+            (Pool, "checkout", self._checkout),
+        ]
+        for target, name, fn in hooks:
+            event.listen(target, name, fn)
+        try:
+            yield self
+        finally:
+            for target, name, fn in hooks:
+                event.remove(target, name, fn)
+
+    @contextmanager
+    def operation(self) -> Iterator[LoggedOperation]:
+        """Collect what the block sends as one operation."""
+        current = LoggedOperation()
+        self._current = current
+        began = time.perf_counter()
+        try:
+            yield current
+        finally:
+            current.seconds = time.perf_counter() - began
+            self._current = None
+            self.operations.append(current)

@@ -16,18 +16,26 @@ probe plugin with a settings model gives the plugin routes a real plugin to name
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 
 import pytest
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 from vintry.accounts.models import Role
+from vintry.accounts.principal import Actor
 from vintry.accounts.service import parse_token
+from vintry.catalog import service as catalog
+from vintry.catalog.models import Sku
+from vintry.catalog.schemas import BrandCreate, CategoryCreate, ProductCreate, SkuCreate
 from vintry.contracts import SettingsRegistration
 from vintry.db.base import HQBase
-from vintry.dealers.models import DealerTier
+from vintry.dealers.models import Dealer, DealerTier
+from vintry.events.outbox import record_event
 from vintry.hookspecs import hookimpl
+from vintry.inventory.models import Warehouse
+from vintry.orders.models import DeadLetter, Order, OrderLine, ReturnRequest, Shipment
 from vintry.platform import Platform
 from vintry.sites.models import SiteKind
 from vintry_sdk.testing import VintryFactory
@@ -37,9 +45,14 @@ EAST = "east"
 WEST = "west"
 EAST_STORE = "east-s1"
 PROBE_PLUGIN = "matrix-probe"
+CATALOG_BRAND, CATALOG_CATEGORY, CATALOG_PRODUCT, CATALOG_SKU = "MX", "MX-CAT", "MX-P", "MX-500"
 WRITABLE_TABLES = (
     "sites", "site_domains", "site_setting_overrides", "dealers", "users", "api_tokens",
     "audit_log", "warehouses",
+    "brands", "categories", "products", "skus", "site_prices", "price_floors", "assortment_hides",
+    "stock", "stock_movements", "reservations",
+    "orders", "payments", "dealer_credit", "shipments", "tracking_events", "returns",
+    "return_lines", "outbox",
 )
 
 
@@ -93,6 +106,10 @@ class SecurityWorld:
     resident_user: dict[str, str]
     spare_token_id: dict[str, str]
     callers: dict[str, Caller]
+    resident_order: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per site: its resident dealer's order, a shipment and a return of it, by filler key."""
+    dead_letter: dict[str, str] = field(default_factory=dict)
+    """Per site: the id of a relay dead letter of that site, for the relay routes."""
 
     def client(self, caller: Caller | None, site: str) -> TestClient:
         """A client addressing *site* through ``/sites/<code>/``, as *caller* (None: no token)."""
@@ -112,7 +129,99 @@ class SecurityWorld:
             "users.username": username,
             "tokens.token_id": self.spare_token_id[username],
             "plugins.name": PROBE_PLUGIN,
+            # The library is HQ's and one for all sites: the same SKU everywhere.
+            **dict.fromkeys(
+                ("skus.sku", "prices.sku", "floors.sku", "assortment.sku", "items.sku",
+                 "lines.sku"),
+                CATALOG_SKU,
+            ),
+            "brands.brand": CATALOG_BRAND,
+            "categories.category": CATALOG_CATEGORY,
+            "products.product": CATALOG_PRODUCT,
+            **self.resident_order[site],
+            "dead-letters.letter_id": self.dead_letter[site],
         }
+
+
+def _catalog(platform: Platform) -> None:
+    """A brand, category, product and SKU for the catalog routes to name."""
+    actor = Actor(name="security-world")
+    catalog.create_brand(platform, BrandCreate(code=CATALOG_BRAND, name="Matrix"), actor=actor)
+    catalog.create_category(
+        platform, CategoryCreate(code=CATALOG_CATEGORY, name="Matrix"), actor=actor
+    )
+    catalog.create_product(
+        platform,
+        ProductCreate(code=CATALOG_PRODUCT, name="Matrix", brand=CATALOG_BRAND,
+                      category=CATALOG_CATEGORY),
+        actor=actor,
+    )
+    catalog.create_sku(
+        platform,
+        SkuCreate(code=CATALOG_SKU, product=CATALOG_PRODUCT, name="Matrix 500 ml", volume_ml=500,
+                  abv=Decimal("53.0"), base_price=Decimal("1499.00")),
+        actor=actor,
+    )
+
+
+def _orders(platform: Platform, owners: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """A delivered order of each dealer of *owners* (key → dealer code), with a shipment and
+    a pending return, written straight to HQ for the order routes' path parameters."""
+    now = platform.clock.now()
+    made: dict[str, dict[str, str]] = {}
+    with platform.hq.transaction() as session:
+        sku = session.scalar(select(Sku).where(Sku.code == CATALOG_SKU))
+        assert sku is not None
+        warehouse = Warehouse(code="WH-MATRIX", name="Matrix", city="Hangzhou",
+                              region_site_id=None, latitude=Decimal("30.27"),
+                              longitude=Decimal("120.15"), priority=9)
+        session.add(warehouse)
+        session.flush()
+        for key, code in owners.items():
+            dealer = session.scalar(select(Dealer).where(Dealer.code == code))
+            assert dealer is not None
+            tag = key.upper()
+            order = Order(number=f"VOMX-{tag}", site_id=dealer.site_id, dealer_id=dealer.id,
+                          status="delivered", subtotal_fen=sku.base_price_fen, discount_fen=0,
+                          total_fen=sku.base_price_fen, pricing={}, sourcing={}, note=None,
+                          placed_at=now, pay_by=None, paid_at=now, cancelled_at=None,
+                          cancel_reason=None, updated_at=now)
+            session.add(order)
+            session.flush()
+            session.add(OrderLine(order_id=order.id, line_no=1, sku_id=sku.id, sku_code=sku.code,
+                                  name=sku.name, quantity=1, base_unit_fen=sku.base_price_fen,
+                                  unit_fen=sku.base_price_fen, discount_fen=0,
+                                  total_fen=sku.base_price_fen, shipped_quantity=1,
+                                  returned_quantity=0))
+            shipment = Shipment(number=f"VSMX-{tag}", order_id=order.id,
+                                warehouse_id=warehouse.id, status="signed_for", shipped_at=now,
+                                estimated_arrival=now, delivered_at=now)
+            request = ReturnRequest(number=f"VRMX-{tag}", order_id=order.id, dealer_id=dealer.id,
+                                    site_id=dealer.site_id, status="requested",
+                                    reason_code="quality", reason_text=None, requested_at=now,
+                                    decided_at=None, decided_by=None, refund_fen=0)
+            session.add_all([shipment, request])
+            made[key] = {"orders.number": order.number, "shipments.shipment": shipment.number,
+                         "returns.number": request.number}
+    return made
+
+
+def _dead_letters(platform: Platform, dealers: Mapping[str, str]) -> dict[str, str]:
+    """A dead letter of the relay on each site (its resident dealer's change), by site."""
+    now = platform.clock.now()
+    made: dict[str, str] = {}
+    with platform.hq.transaction() as session:
+        for site, dealer in dealers.items():
+            event = record_event(session, type="dealer.changed", site=site,
+                                 payload={"dealer": dealer}, now=now)
+            session.flush()
+            letter = DeadLetter(event_id=event.id, consumer="site-read-models", site=site,
+                                type=event.type, error="RuntimeError: matrix", attempts=5,
+                                failed_at=now, resolved_at=None)
+            session.add(letter)
+            session.flush()
+            made[site] = str(letter.id)
+    return made
 
 
 def _token_id(token: str) -> str:
@@ -143,6 +252,8 @@ def security_world(vintry_factory: VintryFactory) -> SecurityWorld:
         "dealer-west": factory.user(Role.DEALER, WEST, dealer="D-WEST", username="dealer-west"),
     }
     resident_user = {HQ: "hq-boss", EAST: "op-east", EAST_STORE: "op-store", WEST: "dealer-west"}
+    _catalog(factory.platform)
+    orders = _orders(factory.platform, {**resident_dealer, "east-2": other_east_dealer})
     tokens = {name: factory.token(name) for name in usernames}
     spare = {name: _token_id(factory.token(name)) for name in usernames}
 
@@ -173,10 +284,20 @@ def security_world(vintry_factory: VintryFactory) -> SecurityWorld:
                foreign={"sites.code": HQ, "dealers.code": "D-EAST",
                         "users.username": "dealer-east", "tokens.token_id": spare["dealer-east"]}),
     ]
+    # Each caller's foreign order (with its shipment and return): another tenant's.
+    foreign_order = {"operator_east": WEST, "operator_east_s1": EAST, "dealer_east": "east-2",
+                     "dealer_west": EAST}
+    callers = [
+        replace(c, foreign={**c.foreign, **orders[foreign_order[c.label]]})
+        if c.label in foreign_order else c
+        for c in callers
+    ]
     return SecurityWorld(
         factory=factory,
         resident_dealer=resident_dealer,
         resident_user=resident_user,
         spare_token_id=spare,
         callers={c.label: c for c in callers},
+        resident_order={site: orders[site] for site in resident_dealer},
+        dead_letter=_dead_letters(factory.platform, resident_dealer),
     )

@@ -78,6 +78,10 @@ UNKNOWN_FIELDS = [
     ("POST", "/api/v1/warehouses",
      {"code": "W-001", "name": "W", "city": "Hangzhou", "latitude": 30, "longitude": 120,
       "capacity": 10}, "capacity"),
+    ("POST", "/api/v1/stock/receipts",
+     {"warehouse": "W-001", "sku": "S-1", "quantity": 1, "batch": "B1"}, "batch"),
+    ("POST", "/api/v1/stock/adjustments",
+     {"warehouse": "W-001", "sku": "S-1", "delta": -1, "note": "n", "reason": "x"}, "reason"),
 ]
 
 

@@ -224,3 +224,57 @@ class ResourceClaim(BaseModel):
     resource: str = Field(min_length=1, max_length=200)
     quantity: int = 1
     payload: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- payment ---------------------------------------------------------------------------
+
+
+class OrderLineView(BaseModel):
+    """One line of an order, as payment providers see it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    line_no: int
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Money = Field(description="What the dealer pays per unit, before line discount.")
+    total: Money = Field(description="What the line costs after its discounts.")
+
+
+class OrderView(BaseModel):
+    """A placed order: what ``vintry_authorize_payment`` receives."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: str
+    site: str
+    dealer: DealerView
+    status: str
+    total: Money = Field(description="The amount to collect, in yuan.")
+    placed_at: datetime
+    pay_by: datetime | None = Field(description="Unpaid after this, the order is cancelled.")
+    lines: tuple[OrderLineView, ...]
+
+
+class PaymentResult(BaseModel):
+    """A payment provider's answer for a method it handles: approved, or refused and why.
+
+    A refusal becomes the API's 402 error: ``reason`` is its machine-readable ``code``
+    (``credit_exceeded``), ``message`` its human text and ``details`` its details.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str = Field(min_length=1, max_length=100, description="Recorded on the payment.")
+    approved: bool
+    reference: str | None = Field(
+        default=None, max_length=100, description="The provider's own id of the payment."
+    )
+    reason: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]{0,63}$",
+        description="Why a payment was refused, as a stable code.",
+    )
+    message: str | None = Field(default=None, max_length=500)
+    details: dict[str, Any] = Field(default_factory=dict)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
         Event,
         MigrationsRegistration,
         OrderDraft,
+        OrderView,
+        PaymentResult,
         ResourceClaim,
         RoutesRegistration,
         SettingsRegistration,
@@ -153,4 +155,23 @@ def vintry_release_resources(claims: list[ResourceClaim], site: SiteContext) -> 
     :param site: the site of the order.
     :returns: nothing. Must be idempotent: the sweeper may release the same claims again
         after a crash. Collect-all; each plugin receives only its own claims.
+    """
+
+
+# --- payment hooks: called for the site of the order, inside its payment ------------------
+
+
+@hookspec(firstresult=True)
+def vintry_authorize_payment(order: OrderView, method: str) -> PaymentResult | None:
+    """Take the payment of an order by the method the dealer chose.
+
+    :param order: the order being paid (status ``placed``, before its ``pay_by``): number,
+        site, dealer, lines and the total to collect.
+    :param method: the payment method the dealer named, e.g. ``"credit"``.
+    :returns: a ``PaymentResult`` if this plugin handles *method* — approved, or refused with
+        a ``reason`` code — or None to leave the method to other providers. Stops at the
+        first result; when no plugin answers, the payment is refused with 422
+        ``payment_method_unsupported``. Runs inside the HQ transaction that marks the order
+        paid, after the order row is locked: a refusal or an exception rolls everything
+        back and the order stays ``placed``.
     """

@@ -13,4 +13,5 @@ def import_all_models() -> None:
     import vintry.inventory.models
     import vintry.orders.models
     import vintry.sites.models
+    import vintry.sites.read_models
     import vintry.sites.site_models  # noqa: F401

@@ -41,6 +41,7 @@ SDK_DISTRIBUTION = "vintry-sdk"
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("vintry-events-log", "vintry.builtin.events_log"),
     ("vintry-sourcing-basic", "vintry.builtin.sourcing"),
+    ("vintry-dealer-credit", "vintry.builtin.dealer_credit"),
 )
 REGISTRATION_HOOKS = (
     "vintry_register_settings",

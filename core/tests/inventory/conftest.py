@@ -1,4 +1,5 @@
-"""A warehouse pair and a SKU to hold stock of, made directly in HQ."""
+"""Objects the stock tests work on, made directly in HQ: a warehouse pair and two SKUs
+(`place`), and a maker of more (`stock_catalog`)."""
 
 from __future__ import annotations
 

@@ -46,7 +46,7 @@ Key = tuple[int, int]
 
 MACHINE_SETTINGS = settings(
     max_examples=30,
-    stateful_step_count=30,
+    stateful_step_count=40,
     deadline=None,
     database=None,
     derandomize=True,
@@ -118,6 +118,12 @@ class StockMachine(RuleBasedStateMachine):
         for key, quantity in enumerate(quantities):
             if quantity:
                 self.receive(key, quantity)
+
+    @initialize(lines=st.lists(st.tuples(st.integers(0, 3), st.integers(1, 4)), min_size=1,
+                               max_size=4))
+    def opening_order(self, lines: list[tuple[int, int]]) -> None:
+        """An order placed before anything else, so that shipping has something to ship."""
+        self.reserve(lines, None)
 
     @rule(key=st.integers(0, 3), quantity=st.integers(1, 20))
     def receive(self, key: int, quantity: int) -> None:

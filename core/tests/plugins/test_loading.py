@@ -28,7 +28,7 @@ EVENT = Event(id="e-1", type="test.ping", site="hq", occurred_at=datetime(2026, 
 # Hooks pass ``site`` through; the host needs no real one (the built-in logs its code).
 SITE = SimpleNamespace(code="hq")
 BUILTIN = "vintry-events-log"
-BUILTINS = [BUILTIN, "vintry-sourcing-basic"]  # every built-in, by name
+BUILTINS = ["vintry-dealer-credit", BUILTIN, "vintry-sourcing-basic"]  # every built-in, by name
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,9 @@ def test_listing_shows_distribution_versions_and_an_incompatible_sdk(
         plugins = plugins_by_name(client)
         missing = client.get("/api/v1/plugins/future")
 
-    assert set(plugins) == {"stamp", "future", BUILTIN, "vintry-sourcing-basic"}
+    assert set(plugins) == {
+        "stamp", "future", BUILTIN, "vintry-sourcing-basic", "vintry-dealer-credit"
+    }
     stamp, future = plugins["stamp"], plugins["future"]
     assert (stamp["status"], stamp["distribution"], stamp["version"]) == (
         "loaded", "vintry-stamp", "1.2.0",

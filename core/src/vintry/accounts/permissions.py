@@ -40,10 +40,21 @@ class Permission(enum.StrEnum):
     STOCK_WRITE = "stock:write"
     ORDERS_PLACE = "orders:place"
     ORDERS_READ = "orders:read"
+    ORDERS_PAY = "orders:pay"
+    ORDERS_CANCEL = "orders:cancel"
+    ORDERS_FULFIL = "orders:fulfil"
+    RETURNS_REQUEST = "returns:request"
+    RETURNS_DECIDE = "returns:decide"
+    CREDIT_MANAGE = "credit:manage"
+    RELAY_READ = "relay:read"
+    RELAY_MANAGE = "relay:manage"
 
+
+DEALER_ACTS: frozenset[Permission] = frozenset({Permission.ORDERS_PLACE})
+"""What only a dealer does in its own name (a cart, an order): no other role holds these."""
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.HQ_ADMIN: frozenset(Permission),
+    Role.HQ_ADMIN: frozenset(Permission) - DEALER_ACTS,
     Role.SITE_OPERATOR: frozenset(
         {
             Permission.SITES_READ,
@@ -75,6 +86,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CATALOG_READ,
             Permission.ORDERS_PLACE,
             Permission.ORDERS_READ,
+            Permission.ORDERS_PAY,
+            Permission.ORDERS_CANCEL,
+            Permission.RETURNS_REQUEST,
         }
     ),
 }

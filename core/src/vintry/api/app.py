@@ -30,10 +30,12 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     from vintry.api.health import router as health_router
     from vintry.catalog.api import router as catalog_router
     from vintry.dealers.api import router as dealers_router
+    from vintry.events.api import router as relay_router
     from vintry.inventory.api import router as inventory_router
     from vintry.inventory.stock_api import router as stock_router
     from vintry.orders.api import router as orders_router
     from vintry.orders.cart_api import router as cart_router
+    from vintry.orders.lifecycle_api import router as lifecycle_router
     from vintry.sites.api import router as sites_router
     from vintry.sites.plugins_api import router as plugins_router
 
@@ -61,9 +63,11 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         inventory_router,
         stock_router,
         orders_router,
+        lifecycle_router,
         cart_router,
         catalog_router,
         plugins_router,
+        relay_router,
     ):
         app.include_router(router)
     for record in platform.plugins.loaded():

@@ -407,10 +407,10 @@ def list_site_prices(
     site_id = directory.get(site_code).id
     own: dict[int, int] = {}
     if skus:
-        query = select(SitePrice.sku_id, SitePrice.price_fen).where(
+        own_prices = select(SitePrice.sku_id, SitePrice.price_fen).where(
             SitePrice.site_id == site_id, SitePrice.sku_id.in_(list(by_id))
         )
-        own = {sku_id: fen for sku_id, fen in session.execute(query)}
+        own = {sku_id: fen for sku_id, fen in session.execute(own_prices)}
     return SitePricePage(
         items=[
             _price_out(site_code, s, effective[s.id], own.get(s.id), s.code in offered.value)

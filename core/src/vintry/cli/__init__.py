@@ -9,7 +9,18 @@ import typer
 if TYPE_CHECKING:
     from vintry.plugins import PluginHost
 
-from vintry.cli import catalog, dealers, plugins, serve, setup, sites, stock, tokens, users
+from vintry.cli import (
+    catalog,
+    dealers,
+    plugins,
+    relay,
+    serve,
+    setup,
+    sites,
+    stock,
+    tokens,
+    users,
+)
 
 app = typer.Typer(
     name="vintry",
@@ -27,6 +38,7 @@ app.add_typer(users.app, name="user")
 app.add_typer(tokens.app, name="token")
 app.add_typer(plugins.app, name="plugins")
 app.add_typer(stock.app, name="stock")
+app.add_typer(relay.app, name="relay")
 
 
 def add_plugin_commands(target: typer.Typer, host: PluginHost | None = None) -> None:

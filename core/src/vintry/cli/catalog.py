@@ -45,7 +45,8 @@ def import_command(
                 on_row=lambda _line: progress.advance(task),
                 batch_size=batch_size,
             )
-    table = Table(title=f"{escape(file.name)}: {report.rows} row(s)")
+    console.print(f"{escape(file.name)}: {report.rows} row(s)")
+    table = Table()
     table.add_column("rows")
     table.add_column("count", justify="right")
     for outcome, count in report.counts().items():

@@ -11,6 +11,7 @@ from vintry.audit.service import record_change
 from vintry.dealers.models import Dealer, DealerTier
 from vintry.dealers.schemas import DealerCreate, DealerOut, DealerUpdate
 from vintry.errors import Conflict, NotFound
+from vintry.events.outbox import EventType, record_event
 from vintry.platform import Platform
 from vintry.sites.directory import SiteDirectory
 
@@ -53,6 +54,13 @@ def create_dealer(
             before=None,
             after=out.model_dump(mode="json", exclude={"created_at"}),
         )
+        record_event(
+            session,
+            type=EventType.DEALER_CHANGED,
+            site=site_code,
+            payload={"dealer": dealer.code},
+            now=dealer.created_at,
+        )
     platform.emit("dealer.created", site_code, {"dealer": out.code, "tier": out.tier.value})
     return out
 
@@ -72,9 +80,10 @@ def update_dealer(
         out = dealer_out(directory, dealer)
         after = out.model_dump(mode="json", exclude={"created_at"})
         if after != before:
+            now = platform.clock.now()
             record_change(
                 session,
-                at=platform.clock.now(),
+                at=now,
                 site_id=dealer.site_id,
                 actor=actor,
                 action="dealer.update",
@@ -82,6 +91,13 @@ def update_dealer(
                 object_id=dealer.code,
                 before=before,
                 after=after,
+            )
+            record_event(
+                session,
+                type=EventType.DEALER_CHANGED,
+                site=out.site,
+                payload={"dealer": dealer.code},
+                now=now,
             )
         return out
 

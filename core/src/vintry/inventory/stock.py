@@ -185,6 +185,10 @@ def _expire_holds(session: Session, keys: Iterable[tuple[int, int]], now: dateti
         update(Reservation)
         .where(
             tuple_(Reservation.warehouse_id, Reservation.sku_id).in_(keys),
+            # Plain IN lists beside the row-value IN let SQLite's planner use
+            # ix_reservations_hold instead of scanning every reservation ever made.
+            Reservation.warehouse_id.in_({w for w, _ in keys}),
+            Reservation.sku_id.in_({s for _, s in keys}),
             Reservation.status == ReservationStatus.HELD.value,
             Reservation.expires_at <= now,
         )
@@ -313,8 +317,10 @@ def reserve(
                     "available": available or 0,
                 },
             )
-    ids = session.scalars(
-        insert(Reservation).returning(Reservation.id, sort_by_parameter_order=True),
+    # One multi-row INSERT: ids are matched back by (warehouse, SKU), which is unique per
+    # call, instead of asking for parameter order (SQLite would send one row at a time).
+    returned = session.execute(
+        insert(Reservation).returning(Reservation.id, Reservation.warehouse_id, Reservation.sku_id),
         [
             {
                 "reference": reference,
@@ -329,6 +335,8 @@ def reserve(
             for w, s in keys
         ],
     ).all()
+    id_of = {(w, s): rid for rid, w, s in returned}
+    ids = [id_of[key] for key in keys]
     movements.extend(
         _movement(
             now,

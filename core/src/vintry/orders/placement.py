@@ -34,6 +34,7 @@ from vintry.contracts import (
 )
 from vintry.dealers.models import Dealer
 from vintry.errors import Conflict, InvalidInput, ServiceUnavailable, VintryError
+from vintry.events.outbox import EventType, record_event
 from vintry.inventory import stock
 from vintry.inventory.models import Warehouse
 from vintry.inventory.service import eligible_warehouse_ids
@@ -45,7 +46,6 @@ from vintry.orders.models import (
     OrderAllocation,
     OrderLine,
     OrderStatus,
-    OutboxEvent,
     ResourceClaimRecord,
 )
 from vintry.orders.pricing import LineInput, PricedCart, price_lines
@@ -184,7 +184,8 @@ def _place(
             _release_claims(site, number, claims)
         raise
     platform.fault_point("after_hq_commit")
-    _close_claims(site, number, ClaimStatus.CONFIRMED)
+    if any(claims.values()):  # no site write at all for the common order without claims
+        _close_claims(site, number, ClaimStatus.CONFIRMED)
     return PlacementResult(201, body)
 
 
@@ -364,8 +365,8 @@ def _write_order(
     )
     session.add(order)
     session.flush()
-    line_ids = session.scalars(
-        insert(OrderLine).returning(OrderLine.id, sort_by_parameter_order=True),
+    line_rows = session.execute(  # one multi-row INSERT; ids matched back by SKU
+        insert(OrderLine).returning(OrderLine.id, OrderLine.sku_code),
         [
             {
                 "order_id": order.id,
@@ -384,7 +385,7 @@ def _write_order(
             for line in priced.lines
         ],
     ).all()
-    line_of = {line.sku: line_id for line, line_id in zip(priced.lines, line_ids, strict=True)}
+    line_of = {sku: line_id for line_id, sku in line_rows}
     session.execute(
         insert(OrderAllocation),
         [
@@ -428,13 +429,12 @@ def _write_order(
         "pricing": order.pricing,
         "sourcing": order.sourcing,
     }
-    session.add(
-        OutboxEvent(
-            type="order.placed",
-            site=site.code,
-            payload={"number": number, "dealer": dealer.code, "total": payload["total"]},
-            created_at=now,
-        )
+    record_event(
+        session,
+        type=EventType.ORDER_PLACED,
+        site=site.code,
+        payload={"number": number, "dealer": dealer.code, "total": payload["total"]},
+        now=now,
     )
     body = _dumps(payload)
     idempotency.complete(session, record_id, idempotency.StoredResponse(201, body), now=now)
