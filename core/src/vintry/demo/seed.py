@@ -7,6 +7,7 @@ missing is created, so a second run creates nothing and succeeds.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +18,8 @@ from vintry.accounts.principal import Actor
 from vintry.accounts.schemas import UserCreate
 from vintry.accounts.service import create_user
 from vintry.bootstrap import initialise
+from vintry.catalog.importer import bundled_catalog_rows, import_catalog
+from vintry.catalog.models import Sku
 from vintry.dealers.models import Dealer, DealerTier
 from vintry.dealers.schemas import DealerCreate
 from vintry.dealers.service import create_dealer
@@ -32,7 +35,8 @@ from vintry.demo.data import (
     DemoWarehouse,
     demo_dealers,
 )
-from vintry.inventory.models import Warehouse
+from vintry.inventory import stock
+from vintry.inventory.models import Stock, Warehouse
 from vintry.inventory.schemas import WarehouseCreate
 from vintry.inventory.service import create_warehouse
 from vintry.platform import Platform
@@ -66,6 +70,8 @@ class DemoReport:
     warehouses: SeedCount = field(default_factory=SeedCount)
     dealers: SeedCount = field(default_factory=SeedCount)
     users: SeedCount = field(default_factory=SeedCount)
+    skus: SeedCount = field(default_factory=SeedCount)
+    stock_rows: SeedCount = field(default_factory=SeedCount)
     admin_token: str | None = None
 
     @property
@@ -76,6 +82,8 @@ class DemoReport:
             "warehouses": self.warehouses,
             "dealers": self.dealers,
             "users": self.users,
+            "skus": self.skus,
+            "stock rows": self.stock_rows,
         }
 
     @property
@@ -145,7 +153,44 @@ def seed_demo(
         )
         if on_step is not None:
             on_step(region)
+    _seed_catalog_and_stock(platform, report, actor)
     return report
+
+
+def _seed_catalog_and_stock(platform: Platform, report: DemoReport, actor: Actor) -> None:
+    """The bundled liquor catalog, and stock of every SKU in every warehouse.
+
+    Quantities are derived from the codes (no randomness), so every run agrees; a stock row
+    that exists is left alone, so a second run receives nothing.
+    """
+    rows = bundled_catalog_rows()
+    imported = import_catalog(platform, rows, actor=actor)
+    report.skus.created += imported.objects_created.get("sku", 0)
+    report.skus.present += imported.unchanged + imported.updated
+    now = platform.clock.now()
+    with platform.hq.transaction() as session:
+        skus = list(session.execute(select(Sku.id, Sku.code, Sku.case_size)))
+        warehouses = list(
+            session.execute(select(Warehouse.id, Warehouse.code, Warehouse.region_site_id))
+        )
+        have = {(w, s) for w, s in session.execute(select(Stock.warehouse_id, Stock.sku_id))}
+        for warehouse_id, warehouse_code, region_id in warehouses:
+            for sku_id, sku_code, case_size in skus:
+                if (warehouse_id, sku_id) in have:
+                    report.stock_rows.present += 1
+                    continue
+                # Hubs hold more than regional warehouses; the mix varies by code.
+                cases = (zlib.crc32(f"{warehouse_code}:{sku_code}".encode()) % 40) + 5
+                cases *= 4 if region_id is None else 1
+                stock.receive(
+                    session,
+                    warehouse_id=warehouse_id,
+                    sku_id=sku_id,
+                    quantity=cases * case_size,
+                    now=now,
+                    note="demo opening stock",
+                )
+                report.stock_rows.created += 1
 
 
 def _seed_region(
