@@ -265,10 +265,17 @@ class World:
     factory: VintryFactory
     changes: Changes
 
+    applied: Counter[tuple[int, str]] = field(default_factory=Counter)
+    """Every (event id, site) application committed by the relays :meth:`relay` made."""
+
     def relay(self, **options: object) -> Relay:
-        """A new relay (no Redis unless given)."""
+        """A new relay (no Redis unless given) counting its applications in ``applied``."""
         options.setdefault("redis_url", None)
+        options.setdefault("on_apply", self._count)
         return Relay(self.platform, **options)  # type: ignore[arg-type]
+
+    def _count(self, event_id: int, site: str) -> None:
+        self.applied[(event_id, site)] += 1
 
     def rows(self, code: str) -> SiteRows:
         """What site *code*'s read models hold now."""

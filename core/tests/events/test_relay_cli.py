@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,7 @@ def test_relay_commands(vintry: Invoke, platform: Platform) -> None:
 
     _rename(platform, "east", "read_dealers", "read_dealers_away")
     vintry("dealer", "create", "east", "D-E-002", "East Spirits")
-    relay = Relay(platform, max_failures=2, redis_url=None)
+    relay = Relay(platform, max_failures=2, retry_backoff=timedelta(0), redis_url=None)
     assert [relay.run_once().dead_lettered for _ in range(2)] == [0, 1]
     [letter] = list_dead_letters(platform)
     listed = vintry("relay", "dead-letters").stdout
@@ -115,7 +116,9 @@ def test_relay_commands(vintry: Invoke, platform: Platform) -> None:
 
 
 @pytest.mark.slow
-def test_vintry_relay_runs_until_sigterm(vintry: Invoke, data_dir: Path, platform: Platform) -> None:
+def test_vintry_relay_runs_until_sigterm(
+    vintry: Invoke, data_dir: Path, platform: Platform
+) -> None:
     vintry("init")
     vintry("site", "create", "east", "East")
     environment = {**os.environ, "VINTRY_DATA_DIR": str(data_dir)}

@@ -10,11 +10,12 @@ One pass (:meth:`Relay.run_once`):
    :meth:`Platform.emit <vintry.platform.Platform.emit>` does), and note that in the inbox;
 4. advance the consumer's HQ cursor past every event settled so far.
 
-An event that fails on a site is retried on the following passes while later events go
-on; after ``max_failures`` failed passes it becomes a :class:`DeadLetter` and the relay
-moves on (``vintry relay dead-letters``, ``GET /api/v1/relay/dead-letters``). A plugin
-whose handler still fails after its retries gets a dead letter of its own
-(``plugin:<name>``). Retrying a dead letter re-runs just that consumer.
+An event that fails on a site is retried on later passes, with a growing delay, while
+later events go on; after ``max_failures`` failed attempts it becomes a
+:class:`DeadLetter` and the relay moves on (``vintry relay dead-letters``,
+``GET /api/v1/relay/dead-letters``). A plugin whose handler still fails after its retries
+gets a dead letter of its own (``plugin:<name>``). Retrying a dead letter re-runs just that
+consumer.
 
 The cursor only moves past ids that are settled, so events are never skipped; on
 PostgreSQL an id may become visible after a higher one (transactions commit out of order),
@@ -62,6 +63,8 @@ log = logging.getLogger("vintry.relay")
 DEFAULT_CONSUMER = "site-read-models"
 PLUGIN_CONSUMER_PREFIX = "plugin:"
 MAX_FAILURES = 5
+RETRY_BACKOFF = timedelta(seconds=1)
+"""Wait before the second attempt of a failed event on a site; doubled for each next one."""
 GAP_TIMEOUT = timedelta(seconds=60)
 GAP_RECHECK = 500
 """Missing ids looked up again per pass, at most."""
@@ -145,6 +148,7 @@ class _Pending:
     fresh_on_origin: bool = False
     failures: Counter[str] = field(default_factory=Counter)
     errors: dict[str, str] = field(default_factory=dict)
+    retry_at: datetime | None = None
 
 
 class Relay:
@@ -152,11 +156,15 @@ class Relay:
 
     :param platform: the platform whose HQ outbox and site databases to use.
     :param consumer: the cursor's name in ``relay_cursors`` and the inbox's consumer.
-    :param max_failures: failed passes of one event before it becomes a dead letter.
+    :param max_failures: failed attempts of one event on a site before it becomes a dead
+        letter; attempts are spaced by *retry_backoff*, doubled each time (1 + 2 + 4 + 8 s
+        by default), so a database restarting for a few seconds dead-letters nothing.
     :param gap_timeout: how long a missing id is awaited on PostgreSQL.
     :param redis_url: the Redis server for the stream; defaults to ``VINTRY_REDIS_URL``
         (``None``: in-process, no Redis).
     :param stream: the stream's key.
+    :param on_apply: called with ``(event id, site code)`` after each site application
+        committed (metrics; the tests count applications with it).
     """
 
     def __init__(
@@ -165,20 +173,22 @@ class Relay:
         consumer: str = DEFAULT_CONSUMER,
         *,
         max_failures: int = MAX_FAILURES,
+        retry_backoff: timedelta = RETRY_BACKOFF,
         gap_timeout: timedelta = GAP_TIMEOUT,
         redis_url: str | None = _UNSET,
         stream: str = DEFAULT_STREAM,
+        on_apply: Callable[[int, str], None] | None = None,
     ) -> None:
         if consumer.startswith(PLUGIN_CONSUMER_PREFIX):
             raise ValueError(f"consumer names starting {PLUGIN_CONSUMER_PREFIX!r} are plugins'")
         self.platform = platform
         self.consumer = consumer
         self.max_failures = max_failures
+        self.retry_backoff = retry_backoff
         self.gap_timeout = gap_timeout
         url = platform.settings.redis_url if redis_url is _UNSET else redis_url
         self.stream = OutboxStream(url, stream=stream, group=consumer) if url else None
-        self.applied: Counter[tuple[int, str]] = Counter()
-        """(event id, site) applications this relay committed: for tests and diagnostics."""
+        self.on_apply = on_apply
         self._cursor: int | None = None
         self._high = 0
         self._pending: dict[int, _Pending] = {}
@@ -200,9 +210,12 @@ class Relay:
         new_ids = self._read_new(batch, report)
         self._recheck_gaps()
         streamed = self.stream is not None and self._use_stream(directory, new_ids, batch, report)
+        now = self.platform.clock.now()
         for event_id in sorted(self._pending):
             pending = self._pending.get(event_id)
             if pending is None or pending.event is None:
+                continue
+            if pending.retry_at is not None and pending.retry_at > now:
                 continue
             if streamed and not pending.failures and pending.seen_pass == self._passes:
                 continue  # the stream brings it; if it does not, the next pass sweeps it
@@ -270,7 +283,7 @@ class Relay:
             return False
         for _entry, event_id in entries:
             pending = self._pending.get(event_id)
-            if pending is not None and pending.event is not None:
+            if pending is not None and pending.event is not None and pending.retry_at is None:
                 report.from_stream += 1
                 self._process(directory, event_id, pending, report)
         try:
@@ -314,13 +327,16 @@ class Relay:
                 pending.done.add(code)
                 if applied:
                     report.applied += 1
-                    self.applied[(event_id, code)] += 1
+                    if self.on_apply is not None:
+                        self.on_apply(event_id, code)
                     pending.fresh_on_origin |= code == event.site
                     self.platform.fault_point("relay.after_apply")
                 else:
                     report.skipped += 1
         failing = [code for code in sites if code not in pending.done]
         if any(pending.failures[code] < self.max_failures for code in failing):
+            attempts = max(pending.failures[code] for code in failing)
+            pending.retry_at = self.platform.clock.now() + self.retry_backoff * 2 ** (attempts - 1)
             return
         if failing:
             errors = "; ".join(f"{code}: {pending.errors[code]}" for code in failing)

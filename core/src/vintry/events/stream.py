@@ -22,6 +22,9 @@ DEFAULT_STREAM = "vintry:outbox"
 STREAM_MAXLEN = 100_000
 """Entries kept (approximately): old ids are useless once the cursor passed them."""
 SOCKET_TIMEOUT_S = 5.0
+STALE_IDLE_MS = 10 * 60 * 1000
+"""An entry another consumer has held this long unacknowledged belongs to a dead process."""
+STALE_BATCH = 1000
 
 StreamError = redis.RedisError
 """What a stream operation raises when Redis is unreachable or refuses."""
@@ -129,3 +132,27 @@ class OutboxStream:
             if "BUSYGROUP" not in str(error):
                 raise
         self._group_ready = True
+        self._release_stale()
+
+    def _release_stale(self) -> None:
+        """Acknowledge entries left unacknowledged by a previous run of this consumer or by
+        consumers idle for long (dead processes): the outbox sweep has covered their events,
+        and unacknowledged entries would otherwise stay in Redis forever."""
+        own = self._client.xreadgroup(
+            self.group, self.consumer, {self.stream: "0"}, count=STALE_BATCH
+        )
+        ids = [
+            entry_id
+            for _name, messages in cast("list[tuple[str, list[tuple[str, Any]]]]", own)
+            for entry_id, _fields in messages
+        ]
+        claimed = self._client.xautoclaim(
+            self.stream,
+            self.group,
+            self.consumer,
+            min_idle_time=STALE_IDLE_MS,
+            count=STALE_BATCH,
+            justid=True,
+        )
+        ids += list(claimed[1]) if len(claimed) > 1 else []
+        self.ack(ids)

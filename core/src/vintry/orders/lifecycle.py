@@ -37,6 +37,7 @@ from vintry.builtin.sourcing import distance_km
 from vintry.contracts import DealerView, OrderLineView, OrderView, PaymentResult
 from vintry.dealers.models import Dealer
 from vintry.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, VintryError
+from vintry.events.outbox import EventType, record_event
 from vintry.inventory import stock
 from vintry.inventory.models import Reservation, ReservationStatus, Warehouse
 from vintry.money import from_fen
@@ -45,7 +46,6 @@ from vintry.orders.models import (
     OrderAllocation,
     OrderLine,
     OrderStatus,
-    OutboxEvent,
     Payment,
     Shipment,
     ShipmentLine,
@@ -211,13 +211,12 @@ def change_status(
     }
     if reason is not None:
         payload["reason"] = reason
-    session.add(
-        OutboxEvent(
-            type="order.status_changed",
-            site=directory.by_id(order.site_id).code,
-            payload=payload,
-            created_at=now,
-        )
+    record_event(
+        session,
+        type=EventType.ORDER_STATUS_CHANGED,
+        site=directory.by_id(order.site_id).code,
+        payload=payload,
+        now=now,
     )
 
 

@@ -32,6 +32,7 @@ from vintry.accounts.principal import Actor
 from vintry.audit.service import record_change
 from vintry.dealers.models import Dealer
 from vintry.errors import Conflict, InvalidInput, NotFound
+from vintry.events.outbox import EventType, record_event
 from vintry.inventory import stock
 from vintry.money import from_fen, prorate
 from vintry.orders.lifecycle import find_order, refund
@@ -39,7 +40,6 @@ from vintry.orders.models import (
     Order,
     OrderLine,
     OrderStatus,
-    OutboxEvent,
     ReturnLine,
     ReturnRequest,
     Shipment,
@@ -388,11 +388,10 @@ def _event(
         "refund": str(from_fen(request.refund_fen)),
         "at": now.isoformat(),
     }
-    session.add(
-        OutboxEvent(
-            type="return.status_changed",
-            site=directory.by_id(order.site_id).code,
-            payload=payload,
-            created_at=now,
-        )
+    record_event(
+        session,
+        type=EventType.RETURN_STATUS_CHANGED,
+        site=directory.by_id(order.site_id).code,
+        payload=payload,
+        now=now,
     )
