@@ -73,8 +73,11 @@ def build_engine(target: DatabaseTarget, *, pool_size: int = 2, max_overflow: in
             "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
         }
         if target.url.database not in (None, "", ":memory:"):
+            # A file connection costs a file handle, not a server slot. Writers queue on the
+            # database lock, not on the pool: leave room for every request thread (anyio's
+            # pool is 40) so a burst waits for the lock instead of timing out on the pool.
             kwargs["pool_size"] = pool_size + 3
-            kwargs["max_overflow"] = max_overflow + 4
+            kwargs["max_overflow"] = max(max_overflow + 4, 64)
         engine = create_engine(target.url, **kwargs)
         _configure_sqlite(engine)
         return engine
