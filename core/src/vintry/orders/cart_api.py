@@ -72,7 +72,14 @@ def _cart_out(scope: RequestScope, dealer: DealerView) -> CartOut:
             total="0.00",
         )
     with scope.platform.hq.reading() as session:
-        priced = price_lines(session, scope.site, dealer, lines, scope.platform.clock.now())
+        priced = price_lines(
+            session,
+            scope.site,
+            dealer,
+            lines,
+            scope.platform.clock.now(),
+            directory=scope.directory,
+        )
     return CartOut(site=scope.site.code, dealer=dealer.code, **priced.breakdown())
 
 
@@ -108,6 +115,7 @@ def put_line(
                 dealer,
                 [LineInput(sku, body.quantity)],
                 scope.platform.clock.now(),
+                directory=scope.directory,
             )
     cart.set_quantity(scope.site, dealer.code, sku, body.quantity, scope.platform.clock.now())
     return _cart_out(scope, dealer)

@@ -151,12 +151,13 @@ def place_order(
 def _place(
     platform: Platform, site_code: str, dealer_id: int, request: PlaceOrder, record_id: int
 ) -> PlacementResult:
-    site = platform.site(site_code)
+    directory, state = platform.refresh()
+    site = platform.site(site_code, directory, state)
     now = platform.clock.now()
     lines = [LineInput(line.sku, line.quantity) for line in request.lines]
-    with platform.hq.reading() as session:
+    with platform.hq.reading() as session:  # one connection: nothing below opens another
         dealer = _dealer_view(session, site, dealer_id)
-        priced = price_lines(session, site, dealer, lines, now)
+        priced = price_lines(session, site, dealer, lines, now, directory=directory)
     number = new_order_number(int(now.timestamp() * 1000))
     draft = OrderDraft(
         number=number,
@@ -170,7 +171,7 @@ def _place(
     # opened inside it would need a second pooled connection while holding the write lock,
     # and a pool drained by writers waiting for that lock would then never give one back.
     prepared = _Prepared(
-        directory=platform.directory(),
+        directory=directory,
         hold_minutes=int(_site_setting(site, "reservation_minutes", 30)),
     )
     claims = _claim(site, draft, now)

@@ -25,6 +25,7 @@ from vintry.contracts import AdjustmentCandidate, CartDraft, DealerView, PricedL
 from vintry.errors import InvalidInput, NotFound, ServiceUnavailable
 from vintry.money import from_fen, prorate, to_fen
 from vintry.platform import SiteContext
+from vintry.sites.directory import SiteDirectory
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,8 @@ def price_lines(
     dealer: DealerView,
     lines: Sequence[LineInput],
     now: datetime,
+    *,
+    directory: SiteDirectory,
 ) -> PricedCart:
     """Price *lines* for *dealer* at *site*; unknown or unoffered SKUs are refused (422/404)."""
     if not lines:
@@ -125,7 +128,8 @@ def price_lines(
             raise NotFound(
                 f"SKU {line.sku!r} does not exist", code="sku_not_found", field=f"lines.{index}.sku"
             )
-    directory = site.platform.directory()
+    # *directory* comes from the caller: reading it here would open a second session (and
+    # take a second pooled connection) while *session* holds one — a pool-starvation stall.
     skus = {row[0].id: (row[0].code, row[0].active) for row in rows}
     offered = offered_at(session, directory, site.code, skus).value
     for index, line in enumerate(lines):
