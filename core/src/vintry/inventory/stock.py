@@ -102,32 +102,16 @@ def receive(
     note: str | None = None,
 ) -> None:
     """Add *quantity* units on hand (a goods receipt)."""
-    if quantity <= 0:
-        raise InvalidInput(
-            "a receipt adds at least one unit", code="invalid_quantity", field="quantity"
-        )
-    statement = _upsert(session)(Stock).values(
-        warehouse_id=warehouse_id, sku_id=sku_id, on_hand=quantity, reserved=0
-    )
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[Stock.warehouse_id, Stock.sku_id],
-            set_={"on_hand": Stock.on_hand + quantity},
-        )
-    )
-    session.execute(
-        insert(StockMovement),
-        [
-            _movement(
-                now,
-                warehouse_id,
-                sku_id,
-                MovementKind.RECEIPT,
-                on_hand=quantity,
-                reference=reference,
-                note=note,
-            )
-        ],
+    _add_on_hand(
+        session,
+        warehouse_id,
+        sku_id,
+        quantity,
+        now,
+        MovementKind.RECEIPT,
+        reference=reference,
+        note=note,
+        what="a receipt adds",
     )
 
 
@@ -441,10 +425,34 @@ def restock_return(
     reference: str,
 ) -> None:
     """Put returned units back on hand."""
+    _add_on_hand(
+        session,
+        warehouse_id,
+        sku_id,
+        quantity,
+        now,
+        MovementKind.RETURN,
+        reference=reference,
+        note=None,
+        what="a return restocks",
+    )
+
+
+def _add_on_hand(
+    session: Session,
+    warehouse_id: int,
+    sku_id: int,
+    quantity: int,
+    now: datetime,
+    kind: MovementKind,
+    *,
+    reference: str | None,
+    note: str | None,
+    what: str,
+) -> None:
+    """Units arriving on hand (receipt or return): upsert the stock row, append the ledger."""
     if quantity <= 0:
-        raise InvalidInput(
-            "a return restocks at least one unit", code="invalid_quantity", field="quantity"
-        )
+        raise InvalidInput(f"{what} at least one unit", code="invalid_quantity", field="quantity")
     statement = _upsert(session)(Stock).values(
         warehouse_id=warehouse_id, sku_id=sku_id, on_hand=quantity, reserved=0
     )
@@ -458,12 +466,7 @@ def restock_return(
         insert(StockMovement),
         [
             _movement(
-                now,
-                warehouse_id,
-                sku_id,
-                MovementKind.RETURN,
-                on_hand=quantity,
-                reference=reference,
+                now, warehouse_id, sku_id, kind, on_hand=quantity, reference=reference, note=note
             )
         ],
     )
