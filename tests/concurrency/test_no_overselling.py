@@ -82,14 +82,6 @@ def test_500_concurrent_orders_sell_exactly_the_100_units(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
-    if vintry_backend == "postgresql":
-        # This run used to stall on PostgreSQL: pricing opened a second session while holding
-        # one, so 15 requests could each hold a pooled connection waiting for another (the
-        # HQ pool is 5 + 10) until the 30 s pool timeout. Fixed (the site tree is passed in);
-        # kept non-strict until more CI runs confirm it, so an XPASS is the expected report.
-        request.applymarker(
-            pytest.mark.xfail(reason="pool stall on PostgreSQL, fixed; confirming", strict=False)
-        )
     region, tokens = hot_sku
     body = {"lines": [{"sku": "FT-500", "quantity": 1}]}
     with running_server(vintry_platform.settings, tmp_path / "server.log", workers=2) as url:

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from vintry.cache import VersionedCache
 from vintry.clock import Clock, SystemClock
 from vintry.db.counters import read_all
 from vintry.db.databases import Database, Databases
@@ -55,6 +57,14 @@ class SiteContext:
     platform: Platform = field(repr=False, compare=False)
     enabled_plugins: frozenset[str] = frozenset()
     plugin_state: PluginState = field(default_factory=PluginState, repr=False, compare=False)
+    counters: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def versions(self, *names: str) -> tuple[int, ...]:
+        """Change counters *names* as read by the refresh this context was built from: the
+        versions under which cached HQ reads (:mod:`vintry.cache`) are valid for it."""
+        if not self.counters:  # built without a refresh: nothing may be cached for it
+            return tuple(-1 for _ in names)
+        return tuple(self.counters.get(name, 0) for name in names)
 
     @property
     def code(self) -> str:
@@ -139,6 +149,8 @@ class Platform:
         self._plugins = plugins
         self.plugin_faults: Counter[str] = Counter()
         self.fault_hook: Callable[[str], None] | None = None
+        self._versions: Mapping[str, int] = {}
+        self._caches: dict[str, VersionedCache[Any, Any]] = {}
 
     @property
     def plugins(self) -> PluginHost:
@@ -197,31 +209,52 @@ class Platform:
 
     # --- the site tree --------------------------------------------------------------
 
-    def refresh(self) -> tuple[SiteDirectory, PluginState]:
+    def refresh(self, session: Session | None = None) -> tuple[SiteDirectory, PluginState]:
         """The site tree and plugin state, reloaded if any process changed them since.
 
         One small query reads the change counters; a part reloads only when its counter
         moved, so a change made by another worker takes effect on the next request here.
+        A request that reads HQ right after (authentication) passes its read *session*, so
+        both share one connection and one transaction.
         """
-        with self.hq.reading() as session:
-            counters = read_all(session)
-            sites_version = counters.get(SITES_COUNTER, 0)
-            plugins_version = counters.get(PLUGINS_COUNTER, 0)
-            directory, state = self._directory, self._plugin_state
-            if (
-                directory is not None
-                and directory.version == sites_version
-                and (state.version == plugins_version)
-            ):
-                return directory, state
+        if session is None:
+            with self.hq.reading() as own:
+                return self._refresh(own)
+        return self._refresh(session)
+
+    def _refresh(self, session: Session) -> tuple[SiteDirectory, PluginState]:
+        counters = read_all(session)
+        self._versions = counters
+        sites_version = counters.get(SITES_COUNTER, 0)
+        plugins_version = counters.get(PLUGINS_COUNTER, 0)
+        directory, state = self._directory, self._plugin_state
+        if (
+            directory is not None
+            and directory.version == sites_version
+            and (state.version == plugins_version)
+        ):
+            return directory, state
+        with self._state_lock:
+            if directory is None or directory.version != sites_version:
+                directory = SiteDirectory.load(session, version=sites_version)
+                self._directory = directory
+            if state.version != plugins_version:
+                state = _load_plugin_state(session, directory, plugins_version)
+                self._plugin_state = state
+            return directory, state
+
+    def cache(self, name: str, *, maxsize: int = 4096) -> VersionedCache[Any, Any]:
+        """This process's cache *name* (see :mod:`vintry.cache`), created on first use."""
+        found = self._caches.get(name)
+        if found is None:
             with self._state_lock:
-                if directory is None or directory.version != sites_version:
-                    directory = SiteDirectory.load(session, version=sites_version)
-                    self._directory = directory
-                if state.version != plugins_version:
-                    state = _load_plugin_state(session, directory, plugins_version)
-                    self._plugin_state = state
-                return directory, state
+                found = self._caches.setdefault(name, VersionedCache(maxsize))
+        return found
+
+    def clear_caches(self) -> None:
+        """Forget every cached read (tests that write HQ behind the services' back)."""
+        for cache in list(self._caches.values()):
+            cache.clear()
 
     def directory(self) -> SiteDirectory:
         """The site tree, reloaded when another process (or this one) changed it."""
@@ -267,6 +300,7 @@ class Platform:
             platform=self,
             enabled_plugins=self.enabled_plugins(code, directory, state),
             plugin_state=state,
+            counters=self._versions,
         )
 
     def emit(self, type_: str, site: str, payload: dict[str, Any] | None = None) -> DeliveryReport:

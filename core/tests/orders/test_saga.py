@@ -176,8 +176,13 @@ def test_claims_are_only_asked_of_plugins_enabled_on_the_site(
 
 
 def test_lease_expiry_is_measured_on_the_platform_clock(
-    vintry_platform: Platform, vintry_factory: VintryFactory, vintry_clock: ManualClock, shop: Shop
+    slots: SlotPlugin,
+    vintry_platform: Platform,
+    vintry_factory: VintryFactory,
+    vintry_clock: ManualClock,
+    shop: Shop,
 ) -> None:
+    vintry_factory.enable_plugin("slots", shop.region)
     dealer_id = _dealer_id(vintry_platform, vintry_factory, shop)
     vintry_platform.fault_hook = _crash_at("after_claims")
     with pytest.raises(SimulatedCrash):

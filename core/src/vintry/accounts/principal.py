@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from vintry.accounts.models import Role
 from vintry.accounts.permissions import Permission, permissions_of
+from vintry.contracts import DealerView
 from vintry.sites.directory import SiteDirectory
 
 
@@ -34,6 +35,9 @@ class Principal:
     site: str
     dealer_id: int | None
     token_id: str
+    dealer: DealerView | None = None
+    """The dealer a dealer login acts for, read with the token (no second query)."""
+    dealer_active: bool = False
 
     @property
     def permissions(self) -> frozenset[Permission]:

@@ -17,6 +17,7 @@ from vintry.accounts.principal import Actor, Principal
 from vintry.accounts.schemas import TokenCreate, TokenCreated, TokenOut, UserCreate, UserOut
 from vintry.audit.service import record_change
 from vintry.clock import ensure_utc
+from vintry.contracts import DealerView
 from vintry.dealers.models import Dealer
 from vintry.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from vintry.platform import Platform
@@ -199,38 +200,66 @@ def parse_token(raw: str) -> tuple[str, str]:
 
 def authenticate(platform: Platform, raw: str, directory: SiteDirectory) -> Principal:
     """The principal behind bearer token *raw*; refuses unknown, expired and revoked tokens."""
+    with platform.hq.reading() as session:
+        principal, stale = authenticate_with(platform, raw, directory, session)
+    if stale:
+        touch_token(platform, principal.token_id)
+    return principal
+
+
+def touch_token(platform: Platform, token_id: str) -> None:
+    """Record that token *token_id* was used now (recorded at one-minute resolution, so
+    reads do not all become writes)."""
+    now = platform.clock.now()
+    with platform.hq.transaction() as session:
+        fresh = session.get(ApiToken, token_id)
+        if fresh is not None:
+            fresh.last_used_at = now
+
+
+def authenticate_with(
+    platform: Platform, raw: str, directory: SiteDirectory, session: Session
+) -> tuple[Principal, bool]:
+    """:func:`authenticate` on the caller's read *session* (a request reads the change
+    counters on it first). Also says whether the token's ``last_used_at`` is stale: the
+    caller then calls :func:`touch_token` once *session* is closed — never a second
+    connection while one is held."""
     token_id, secret = parse_token(raw)
     now = platform.clock.now()
-    with platform.hq.reading() as session:
-        row = session.execute(
-            select(ApiToken, User)
-            .join(User, ApiToken.user_id == User.id)
-            .where(ApiToken.id == token_id)
-        ).first()
-        if row is None:
-            raise Unauthenticated("the token is not known", code="invalid_token")
-        token, user = row
-        if not hmac.compare_digest(token.secret_hash, hash_secret(secret)):
-            raise Unauthenticated("the token is not known", code="invalid_token")
-        if token.revoked_at is not None:
-            raise Unauthenticated("the token was revoked", code="token_revoked")
-        if ensure_utc(token.expires_at) <= now:
-            raise Unauthenticated("the token has expired", code="token_expired")
-        if not user.active:
-            raise Unauthenticated("the user is deactivated", code="user_inactive")
-        stale = token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION
-        principal = Principal(
-            user_id=user.id,
-            username=user.username,
-            role=user.role,
-            site=directory.by_id(user.site_id).code,
-            dealer_id=user.dealer_id,
-            token_id=token.id,
-        )
-    if stale:
-        # Recorded at one-minute resolution so reads do not all become writes.
-        with platform.hq.transaction() as session:
-            fresh = session.get(ApiToken, token_id)
-            if fresh is not None:
-                fresh.last_used_at = now
-    return principal
+    row = session.execute(
+        select(ApiToken, User, Dealer)
+        .join(User, ApiToken.user_id == User.id)
+        .outerjoin(Dealer, Dealer.id == User.dealer_id)
+        .where(ApiToken.id == token_id)
+    ).first()
+    if row is None:
+        raise Unauthenticated("the token is not known", code="invalid_token")
+    token, user, dealer = row
+    if not hmac.compare_digest(token.secret_hash, hash_secret(secret)):
+        raise Unauthenticated("the token is not known", code="invalid_token")
+    if token.revoked_at is not None:
+        raise Unauthenticated("the token was revoked", code="token_revoked")
+    if ensure_utc(token.expires_at) <= now:
+        raise Unauthenticated("the token has expired", code="token_expired")
+    if not user.active:
+        raise Unauthenticated("the user is deactivated", code="user_inactive")
+    stale = token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION
+    principal = Principal(
+        user_id=user.id,
+        username=user.username,
+        role=user.role,
+        site=directory.by_id(user.site_id).code,
+        dealer_id=user.dealer_id,
+        token_id=token.id,
+        dealer=None
+        if dealer is None
+        else DealerView(
+            code=dealer.code,
+            name=dealer.name,
+            tier=dealer.tier.value,
+            tags=tuple(dealer.tags),
+            site=directory.by_id(dealer.site_id).code,
+        ),
+        dealer_active=dealer is not None and dealer.active,
+    )
+    return principal, stale

@@ -25,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from vintry.accounts.models import Role
 from vintry.accounts.permissions import Permission
 from vintry.accounts.principal import Actor, Principal
-from vintry.accounts.service import authenticate
+from vintry.accounts.service import authenticate_with, touch_token
 from vintry.api.middleware import site_hint
 from vintry.errors import NotFound, PermissionDenied, Unauthenticated
 from vintry.platform import Platform, SiteContext
@@ -101,8 +101,13 @@ def authorize(permission: Permission) -> Callable[..., RequestScope]:
         platform = get_platform(request)
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise Unauthenticated("send 'Authorization: Bearer <token>'", code="unauthenticated")
-        directory, state = platform.refresh()
-        principal = authenticate(platform, credentials.credentials, directory)
+        with platform.hq.reading() as session:  # one connection for both reads
+            directory, state = platform.refresh(session)
+            principal, stale = authenticate_with(
+                platform, credentials.credentials, directory, session
+            )
+        if stale:
+            touch_token(platform, principal.token_id)
         code = resolve_site_code(request, directory)
         node = directory.get(code)
         if not principal.reaches_site(directory, code) or (

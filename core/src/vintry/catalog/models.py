@@ -9,6 +9,7 @@ from sqlalchemy import CheckConstraint, Date, ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vintry.db.base import HQBase, JSONValue
+from vintry.db.counters import CATALOG_COUNTER, count_changes
 
 
 class Brand(HQBase):
@@ -119,3 +120,7 @@ class AssortmentHide(HQBase):
     )
     sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"), primary_key=True)
     updated_at: Mapped[datetime]
+
+
+for _model in (Brand, Category, Product, Sku, SitePrice, PriceFloorRule, AssortmentHide):
+    count_changes(_model, CATALOG_COUNTER)

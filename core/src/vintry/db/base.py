@@ -7,9 +7,9 @@ database. A model belongs to exactly one of them; nothing holds a foreign key ac
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator
+from sqlalchemy import JSON, DateTime, MetaData, Table, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
@@ -60,3 +60,8 @@ class SiteBase(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime}  # noqa: RUF012
+
+
+def table(model: type[Any]) -> Table:
+    """The Core table of mapped class *model* (for executemany without the ORM's bulk path)."""
+    return cast(Table, model.__table__)

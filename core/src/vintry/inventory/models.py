@@ -10,6 +10,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vintry.db.base import HQBase
+from vintry.db.counters import WAREHOUSES_COUNTER, count_changes
 
 
 class Warehouse(HQBase):
@@ -109,3 +110,6 @@ class StockMovement(HQBase):
     reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservations.id"))
     reference: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(String(200))
+
+
+count_changes(Warehouse, WAREHOUSES_COUNTER)

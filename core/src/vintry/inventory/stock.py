@@ -15,16 +15,17 @@ Every change appends to the movement ledger: per warehouse and SKU, the sum of
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, select, tuple_, update
+from sqlalchemy import and_, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from vintry.db.base import table
 from vintry.errors import Conflict, InvalidInput
 from vintry.inventory.models import (
     MovementKind,
@@ -335,6 +336,159 @@ def reserve(
     )
     session.execute(insert(StockMovement), movements)
     return list(ids)
+
+
+@dataclass(frozen=True)
+class RowState:
+    """One stock row as a batch of holds finds it, under lock."""
+
+    available: int
+    """``on_hand - reserved``, counting holds whose time ran out as available."""
+    expired: int
+    """Units of those holds, released by :func:`hold_many` before it holds."""
+
+
+def lock_rows(
+    session: Session, *, sku_ids: Iterable[int], warehouse_ids: Iterable[int], now: datetime
+) -> dict[tuple[int, int], RowState]:
+    """The stock rows of *sku_ids* × *warehouse_ids*, keyed (warehouse, SKU), in one query.
+
+    On PostgreSQL the rows are locked (``FOR UPDATE``, in key order, the order every writer
+    takes them in), so what this returns stays true until the transaction ends. On SQLite
+    the caller's write transaction already holds the database's write lock.
+    """
+    skus, warehouses = sorted(set(sku_ids)), sorted(set(warehouse_ids))
+    if not skus or not warehouses:
+        return {}
+    expired = (
+        select(func.coalesce(func.sum(Reservation.quantity), 0))
+        .where(
+            Reservation.warehouse_id == Stock.warehouse_id,
+            Reservation.sku_id == Stock.sku_id,
+            Reservation.status == ReservationStatus.HELD.value,
+            Reservation.expires_at <= now,
+        )
+        .scalar_subquery()
+    )
+    query = (
+        select(Stock.warehouse_id, Stock.sku_id, Stock.on_hand - Stock.reserved, expired)
+        .where(Stock.sku_id.in_(skus), Stock.warehouse_id.in_(warehouses))
+        .order_by(Stock.warehouse_id, Stock.sku_id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Stock)
+    return {
+        (w, s): RowState(available=int(free) + int(gone), expired=int(gone))
+        for w, s, free, gone in session.execute(query)
+    }
+
+
+def hold_many(
+    session: Session,
+    *,
+    holds: Sequence[tuple[str, Sequence[Hold], datetime | None]],
+    rows: Mapping[tuple[int, int], RowState],
+    now: datetime,
+) -> dict[tuple[str, int, int], int]:
+    """Hold, for several references at once, what :func:`lock_rows` showed available.
+
+    *holds* is ``(reference, holds, expires_at)`` per reference (an order). Expired holds
+    on the rows touched are released first, in the same statements; then one
+    ``UPDATE … FROM (VALUES …)`` holds every row's total, guarded by ``>=`` as the
+    backstop; one INSERT writes the reservations and one the ledger. Returns reservation
+    ids keyed (reference, warehouse, SKU). A row that no longer has the units (the caller's
+    lock makes that a bug, not a race) raises ``RuntimeError``: roll back.
+    """
+    merged: dict[tuple[str, int, int], int] = defaultdict(int)
+    expiry: dict[str, datetime | None] = {}
+    per_row: dict[tuple[int, int], int] = defaultdict(int)
+    for reference, lines, expires_at in holds:
+        expiry[reference] = expires_at
+        for hold in lines:
+            if hold.quantity <= 0:
+                raise InvalidInput(
+                    "a hold is for at least one unit", code="invalid_quantity", field="quantity"
+                )
+            merged[(reference, hold.warehouse_id, hold.sku_id)] += hold.quantity
+            per_row[(hold.warehouse_id, hold.sku_id)] += hold.quantity
+    if not merged:
+        return {}
+    keys = sorted(per_row)
+    movements: list[dict[str, object]] = []
+    freed: dict[tuple[int, int], int] = defaultdict(int)
+    stale = [key for key in keys if key in rows and rows[key].expired]
+    if stale:
+        for reservation_id, w, s, quantity, held_for in _expire_holds(session, stale, now):
+            freed[(w, s)] += quantity
+            movements.append(
+                _movement(
+                    now,
+                    w,
+                    s,
+                    MovementKind.EXPIRE,
+                    reserved=-quantity,
+                    reservation_id=reservation_id,
+                    reference=held_for,
+                )
+            )
+    # Plain SQL: a VALUES list built by SQLAlchemy is compiled afresh on every call (its
+    # rows are literal structure), which cost more than the statement itself.
+    rows_sql = ", ".join(f"(:w{n}, :s{n}, :q{n}, :r{n})" for n in range(len(keys)))
+    parameters: dict[str, int] = {}
+    for n, (w, s) in enumerate(keys):
+        parameters.update(
+            {f"w{n}": w, f"s{n}": s, f"q{n}": per_row[(w, s)], f"r{n}": freed[(w, s)]}
+        )
+    # RETURNING counts the rows (sqlite3 reports no rowcount for a statement led by WITH).
+    updated = session.execute(
+        text(
+            f"WITH wanted(w, s, q, r) AS (VALUES {rows_sql}) "
+            "UPDATE stock SET reserved = stock.reserved - wanted.r + wanted.q FROM wanted "
+            "WHERE stock.warehouse_id = wanted.w AND stock.sku_id = wanted.s "
+            "AND stock.on_hand - stock.reserved + wanted.r >= wanted.q "
+            "RETURNING stock.warehouse_id"
+        ),
+        parameters,
+    ).all()
+    if len(updated) != len(keys):
+        raise RuntimeError(
+            f"{len(keys) - len(updated)} locked stock row(s) lacked the units sourcing saw"
+        )
+    ordered = sorted(merged)
+    connection = session.connection()  # Core executemany: the ORM's bulk path is slower
+    returned = connection.execute(
+        insert(table(Reservation)).returning(
+            Reservation.id, Reservation.reference, Reservation.warehouse_id, Reservation.sku_id
+        ),
+        [
+            {
+                "reference": reference,
+                "warehouse_id": w,
+                "sku_id": s,
+                "quantity": merged[(reference, w, s)],
+                "status": ReservationStatus.HELD.value,
+                "expires_at": expiry[reference],
+                "created_at": now,
+                "closed_at": None,
+            }
+            for reference, w, s in ordered
+        ],
+    ).all()
+    ids = {(reference, w, s): rid for rid, reference, w, s in returned}
+    movements.extend(
+        _movement(
+            now,
+            w,
+            s,
+            MovementKind.RESERVE,
+            reserved=merged[(reference, w, s)],
+            reservation_id=ids[(reference, w, s)],
+            reference=reference,
+        )
+        for reference, w, s in ordered
+    )
+    connection.execute(insert(table(StockMovement)), movements)
+    return ids
 
 
 def release(session: Session, *, reference: str, now: datetime) -> int:

@@ -45,15 +45,19 @@ def create_order(
     first or gets 409 ``idempotency_in_progress``.
     """
     key = idempotency.check_key(idempotency_key)
-    if scope.principal.dealer_id is None:
+    principal = scope.principal
+    if principal.dealer_id is None:
         raise InvalidInput("only a dealer places orders", code="dealer_required", field="dealer")
     result = place_order(
         scope.platform,
         site_code=scope.site.code,
-        dealer_id=scope.principal.dealer_id,
+        dealer_id=principal.dealer_id,
         request=request,
         idempotency_key=key,
         raw_body=request.model_dump_json().encode(),
+        site=scope.site,
+        directory=scope.directory,
+        dealer=principal.dealer if principal.dealer_active else None,
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return Response(

@@ -1,78 +1,63 @@
-"""Placing an order: a saga across the site database and HQ that never leaks.
+"""Placing an order: exactly once per idempotency key, never overselling, never leaking.
 
-1. The idempotency record is written (HQ) before anything else.
-2. The cart is priced (HQ reads; plugins propose, the kernel chooses).
-3. Plugins' claims are held *pending* in the site database.
-4. One HQ transaction: sourcing, the stock holds (conditional updates), the order, its
-   lines and allocations, the outbox event and the idempotency record's completion.
-5. The claims are confirmed. If step 4 fails, they are released through the plugins'
-   ``vintry_release_resources``; if the process dies, the claims sweeper releases pending
-   claims whose order never reached HQ, and the idempotency lease lets a retry take over.
+Two paths, one outcome:
+
+* **No claims** (no plugin enabled on the site implements ``vintry_claim_resources`` —
+  the common case): the order is priced on the request's thread, then written in **one HQ
+  transaction** together with its stock holds, lines, allocations, outbox event and its
+  idempotency record, completed with the response bytes. That transaction is shared with
+  the other orders of the same moment (group commit, :mod:`vintry.orders.order_writer`):
+  one durable commit for all of them. Nothing is written before it, so a crash at any
+  point leaves nothing behind, and a retry either finds the record (and replays it) or
+  places the order afresh. This is ARCHITECTURE §5's "record first" in its strongest form:
+  the record and the effect are one commit.
+* **With claims**, the saga of ARCHITECTURE §5:
+
+  1. the idempotency record is written *in progress* (HQ) before anything else;
+  2. the cart is priced (HQ reads; plugins propose, the kernel chooses);
+  3. plugins' claims are held *pending* in the site database;
+  4. the HQ transaction as above (batched too), completing the record;
+  5. the claims are confirmed. If step 4 fails, they are released through the plugins'
+     ``vintry_release_resources``; if the process dies, the claims sweeper releases
+     pending claims whose order never reached HQ, and the idempotency lease lets a retry
+     take over.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from vintry.contracts import (
-    DealerView,
-    OrderDraft,
-    ResourceClaim,
-    SourcingPlan,
-    SourcingRequest,
-    WarehouseOption,
-)
+from vintry.contracts import DealerView, OrderDraft, ResourceClaim
 from vintry.dealers.models import Dealer
-from vintry.errors import Conflict, InvalidInput, ServiceUnavailable, VintryError
-from vintry.events.outbox import EventType, record_event
-from vintry.inventory import stock
-from vintry.inventory.models import Warehouse
-from vintry.inventory.service import eligible_warehouse_ids
+from vintry.errors import InvalidInput, ServiceUnavailable, VintryError
 from vintry.money import from_fen
-from vintry.orders import idempotency
-from vintry.orders.models import (
-    ClaimStatus,
-    Order,
-    OrderAllocation,
-    OrderLine,
-    OrderStatus,
-    ResourceClaimRecord,
+from vintry.orders import idempotency, order_writer
+from vintry.orders.models import ClaimStatus, Order, ResourceClaimRecord
+from vintry.orders.order_writer import (
+    InProgress,
+    Job,
+    Key,
+    PlacementResult,
+    PreparedOrder,
+    error_body,
 )
-from vintry.orders.pricing import LineInput, PricedCart, price_lines
+from vintry.orders.pricing import LineInput, price_lines
 from vintry.orders.schemas import PlaceOrder
-from vintry.platform import Platform, SiteContext
+from vintry.platform import SITES_COUNTER, Platform, SiteContext
 from vintry.sites.directory import SiteDirectory
 
+__all__ = ["PlacementResult", "error_body", "new_order_number", "place_order", "sweep_claims"]
+
 log = logging.getLogger("vintry.orders")
-DEFAULT_STRATEGY = "priority-nearest"
-RESERVE_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """What the HQ transaction needs, read before it starts."""
-
-    directory: SiteDirectory
-    hold_minutes: int
-
-
-@dataclass(frozen=True)
-class PlacementResult:
-    """The HTTP status and exact body of a placement (first time or replayed)."""
-
-    status: int
-    body: bytes
-    replayed: bool = False
+SITE_SETTINGS_COUNTER = "site_settings"
 
 
 def new_order_number(now_ms: int) -> str:
@@ -88,27 +73,6 @@ def new_order_number(now_ms: int) -> str:
     return f"VO{stamp}{''.join(secrets.choice(alphabet) for _ in range(6))}"
 
 
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode()
-
-
-def error_body(error: VintryError) -> bytes:
-    """The error model's body for *error*, as the API would send it."""
-    from vintry.context import current_request_id
-
-    return _dumps(
-        {
-            "error": {
-                "code": error.code,
-                "message": error.message,
-                "field": error.field,
-                "request_id": current_request_id.get(),
-                "details": error.details,
-            }
-        }
-    )
-
-
 def place_order(
     platform: Platform,
     *,
@@ -118,25 +82,140 @@ def place_order(
     idempotency_key: str,
     raw_body: bytes,
     kind: str = "order",
+    site: SiteContext | None = None,
+    directory: SiteDirectory | None = None,
+    dealer: DealerView | None = None,
 ) -> PlacementResult:
     """Place an order for the dealer at the site, exactly once per idempotency key.
 
-    *request* may be a function building it (a checkout reads the cart only once the key
-    is held, so a retry after the cart was emptied still gets the first answer). *raw_body*
-    is what the key is bound to; *kind* separates keys of different endpoints.
+    *request* may be a function building it (a checkout reads the cart): if it fails on a
+    retry — the cart was emptied by the first attempt — the first answer is still
+    returned. *raw_body* is what the key is bound to; *kind* separates keys of different
+    endpoints. A request that already ran ``refresh()`` passes its *site* and *directory*,
+    and the *dealer* its token was read with (an inactive dealer is passed as ``None``).
     """
-    scope = f"{kind}:{site_code}:{dealer_id}"
-    begun = idempotency.begin(
-        platform,
-        scope=scope,
-        key=idempotency_key,
-        fingerprint=idempotency.request_hash(raw_body),
+    from vintry.context import current_request_id
+
+    if site is None or directory is None:
+        directory, state = platform.refresh()
+        site = platform.site(site_code, directory, state)
+    fingerprint = idempotency.request_hash(raw_body)
+    key = Key(f"{kind}:{site_code}:{dealer_id}", idempotency_key, fingerprint)
+    request_id = current_request_id.get()
+    try:
+        built = request() if callable(request) else request
+        order = _prepare(platform, site, directory, dealer_id, dealer, built)
+    except VintryError as error:
+        job = Job(key=key, request_id=request_id, refusal=error)
+    else:
+        if _claims_needed(site, order):
+            return _saga(platform, key, order)
+        job = Job(key=key, request_id=request_id, order=order)
+    try:
+        result = order_writer.submit(platform, job)
+    except InProgress:
+        # The key is held by a placement on the saga path: wait for it as the saga does.
+        return _saga(platform, key, job.order, refusal=job.refusal)
+    platform.fault_point("after_hq_commit")
+    return result
+
+
+def _claims_needed(site: SiteContext, order: PreparedOrder) -> bool:
+    """Whether the order goes through the saga: a plugin enabled here may claim resources
+    (the kernel's own claim hooks — campaign budgets — claim only for applied adjustments)."""
+    hooks = site.hooks.implementations("vintry_claim_resources")
+    if not hooks:
+        return False
+    builtin = site.platform.plugins.builtin_names()
+    return bool(order.priced.adjustments) or any(h.plugin_name not in builtin for h in hooks)
+
+
+def _prepare(
+    platform: Platform,
+    site: SiteContext,
+    directory: SiteDirectory,
+    dealer_id: int,
+    dealer: DealerView | None,
+    request: PlaceOrder,
+) -> PreparedOrder:
+    now = platform.clock.now()
+    lines = [LineInput(line.sku, line.quantity) for line in request.lines]
+    with platform.hq.reading() as session:  # one connection: nothing below opens another
+        if dealer is None:
+            dealer = _dealer_view(session, site, dealer_id)
+        elif dealer.site != site.code:
+            raise _dealer_inactive()
+        priced = price_lines(session, site, dealer, lines, now, directory=directory)
+    return PreparedOrder(
+        site=site,
+        directory=directory,
+        dealer_id=dealer_id,
+        dealer=dealer,
+        priced=priced,
+        number=new_order_number(int(now.timestamp() * 1000)),
+        note=request.note,
+        hold_minutes=_hold_minutes(site),
     )
+
+
+def _hold_minutes(site: SiteContext) -> int:
+    """The site's ``reservation_minutes``, cached until site settings or the tree change."""
+    from vintry.sites.api import SITE_SETTINGS
+    from vintry.sites.configuration import resolve_configuration
+
+    version = site.versions(SITE_SETTINGS_COUNTER, SITES_COUNTER)
+    cacheable = min(version) >= 0
+    cache = site.platform.cache("site_settings")
+    found = cache.get(site.code, version) if cacheable else None
+    if found is None:
+        values = resolve_configuration(site.platform, SITE_SETTINGS, site.code).values
+        found = int(values.get("reservation_minutes", 30))
+        if cacheable:
+            cache.put(site.code, version, found)
+    return int(found)
+
+
+def _dealer_inactive() -> InvalidInput:
+    return InvalidInput(
+        "the dealer cannot order at this site", code="dealer_inactive", field="dealer"
+    )
+
+
+def _dealer_view(session: Session, site: SiteContext, dealer_id: int) -> DealerView:
+    dealer = session.get(Dealer, dealer_id)
+    if dealer is None or dealer.site_id != site.node.id or not dealer.active:
+        raise _dealer_inactive()
+    return DealerView(
+        code=dealer.code,
+        name=dealer.name,
+        tier=dealer.tier.value,
+        tags=tuple(dealer.tags),
+        site=site.code,
+    )
+
+
+# --- the saga: sites where plugins claim resources -------------------------------------
+
+
+def _saga(
+    platform: Platform,
+    key: Key,
+    order: PreparedOrder | None,
+    *,
+    refusal: VintryError | None = None,
+) -> PlacementResult:
+    """Record first, then claims, then the HQ transaction (see the module's docstring).
+
+    *refusal* is the answer when the request could not even be priced (then there is no
+    *order*): stored once this request holds the key, unless an earlier answer exists."""
+    begun = idempotency.begin(platform, scope=key.scope, key=key.key, fingerprint=key.fingerprint)
     if isinstance(begun, idempotency.StoredResponse):
         return PlacementResult(begun.status, begun.body, replayed=True)
     try:
-        built = request() if callable(request) else request
-        return _place(platform, site_code, dealer_id, built, begun.record_id)
+        if order is None:
+            assert refusal is not None
+            raise refusal
+        return _place_with_claims(platform, order, key, begun.record_id)
     except VintryError as error:
         # A refusal is the request's answer: retries get the same one.
         response = idempotency.StoredResponse(error.status_code, error_body(error))
@@ -148,61 +227,38 @@ def place_order(
         raise
 
 
-def _place(
-    platform: Platform, site_code: str, dealer_id: int, request: PlaceOrder, record_id: int
+def _place_with_claims(
+    platform: Platform, order: PreparedOrder, key: Key, record_id: int
 ) -> PlacementResult:
-    directory, state = platform.refresh()
-    site = platform.site(site_code, directory, state)
-    now = platform.clock.now()
-    lines = [LineInput(line.sku, line.quantity) for line in request.lines]
-    with platform.hq.reading() as session:  # one connection: nothing below opens another
-        dealer = _dealer_view(session, site, dealer_id)
-        priced = price_lines(session, site, dealer, lines, now, directory=directory)
-    number = new_order_number(int(now.timestamp() * 1000))
+    from vintry.context import current_request_id
+
+    site = order.site
     draft = OrderDraft(
-        number=number,
+        number=order.number,
         site=site.code,
-        dealer=dealer,
-        lines=priced.draft.lines,
-        adjustments=(),
-        total=from_fen(priced.total_fen),
+        dealer=order.dealer,
+        lines=order.priced.draft.lines,
+        adjustments=order.priced.adjustments,
+        total=from_fen(order.priced.total_fen),
     )
-    # Everything the HQ transaction needs besides its own session is read now: a session
-    # opened inside it would need a second pooled connection while holding the write lock,
-    # and a pool drained by writers waiting for that lock would then never give one back.
-    prepared = _Prepared(
-        directory=directory,
-        hold_minutes=int(_site_setting(site, "reservation_minutes", 30)),
-    )
-    claims = _claim(site, draft, now)
+    claims = _claim(site, draft, platform.clock.now())
     platform.fault_point("after_claims")
     try:
-        body = _commit_order(
-            platform, site, dealer_id, dealer, priced, number, request, record_id, prepared
+        result = order_writer.submit(
+            platform,
+            Job(key=key, request_id=current_request_id.get(), order=order, record_id=record_id),
         )
     except BaseException as error:
         if isinstance(error, Exception):
-            _release_claims(site, number, claims)
+            _release_claims(site, order.number, claims)
         raise
+    if result.status != 201:  # refused in the HQ transaction (out of stock): compensate
+        _release_claims(site, order.number, claims)
+        return result
     platform.fault_point("after_hq_commit")
-    if any(claims.values()):  # no site write at all for the common order without claims
-        _close_claims(site, number, ClaimStatus.CONFIRMED)
-    return PlacementResult(201, body)
-
-
-def _dealer_view(session: Session, site: SiteContext, dealer_id: int) -> DealerView:
-    dealer = session.get(Dealer, dealer_id)
-    if dealer is None or dealer.site_id != site.node.id or not dealer.active:
-        raise InvalidInput(
-            "the dealer cannot order at this site", code="dealer_inactive", field="dealer"
-        )
-    return DealerView(
-        code=dealer.code,
-        name=dealer.name,
-        tier=dealer.tier.value,
-        tags=tuple(dealer.tags),
-        site=site.code,
-    )
+    if any(claims.values()):  # no site write at all when no plugin claimed anything
+        _close_claims(site, order.number, ClaimStatus.CONFIRMED)
+    return result
 
 
 # --- saga: claims in the site database -----------------------------------------------
@@ -280,242 +336,6 @@ def _close_claims(site: SiteContext, number: str, status: ClaimStatus) -> None:
                 ResourceClaimRecord.status == ClaimStatus.PENDING.value,
             )
             .values(status=status.value, closed_at=site.platform.clock.now())
-        )
-
-
-# --- the HQ transaction --------------------------------------------------------------
-
-
-def _commit_order(
-    platform: Platform,
-    site: SiteContext,
-    dealer_id: int,
-    dealer: DealerView,
-    priced: PricedCart,
-    number: str,
-    request: PlaceOrder,
-    record_id: int,
-    prepared: _Prepared,
-) -> bytes:
-    last: Conflict | None = None
-    for _attempt in range(RESERVE_ATTEMPTS):
-        try:
-            with platform.hq.transaction() as session:
-                return _write_order(
-                    platform,
-                    session,
-                    site,
-                    dealer_id,
-                    dealer,
-                    priced,
-                    number,
-                    request,
-                    record_id,
-                    prepared,
-                )
-        except stock.OutOfStock as error:
-            # Another order took the stock sourcing counted on (PostgreSQL runs orders in
-            # parallel): source again from what is left, a bounded number of times.
-            last = error
-    assert last is not None
-    raise last
-
-
-def _write_order(
-    platform: Platform,
-    session: Session,
-    site: SiteContext,
-    dealer_id: int,
-    dealer: DealerView,
-    priced: PricedCart,
-    number: str,
-    request: PlaceOrder,
-    record_id: int,
-    prepared: _Prepared,
-) -> bytes:
-    now = platform.clock.now()
-    plan, warehouses = _source(platform, session, site, dealer, priced, now, prepared.directory)
-    sku_ids = {line.sku: line.sku_id for line in priced.lines}
-    holds = [
-        stock.Hold(warehouses[a.warehouse].id, sku_ids[a.sku], a.quantity) for a in plan.allocations
-    ]
-    pay_by = now + timedelta(minutes=prepared.hold_minutes)
-    reservation_ids = stock.reserve(
-        session, reference=number, holds=holds, now=now, expires_at=pay_by
-    )
-    by_key = dict(
-        zip(sorted({(h.warehouse_id, h.sku_id) for h in holds}), reservation_ids, strict=True)
-    )
-    order = Order(
-        number=number,
-        site_id=site.node.id,
-        dealer_id=dealer_id,
-        status=OrderStatus.PLACED.value,
-        subtotal_fen=priced.subtotal_fen,
-        discount_fen=priced.discount_fen,
-        total_fen=priced.total_fen,
-        pricing=priced.breakdown(),
-        sourcing={"strategy": plan.strategy, "explanation": plan.explanation},
-        note=request.note,
-        placed_at=now,
-        pay_by=pay_by,
-        paid_at=None,
-        cancelled_at=None,
-        cancel_reason=None,
-        updated_at=now,
-    )
-    session.add(order)
-    session.flush()
-    line_rows = session.execute(  # one multi-row INSERT; ids matched back by SKU
-        insert(OrderLine).returning(OrderLine.id, OrderLine.sku_code),
-        [
-            {
-                "order_id": order.id,
-                "line_no": line.index + 1,
-                "sku_id": line.sku_id,
-                "sku_code": line.sku,
-                "name": line.name,
-                "quantity": line.quantity,
-                "base_unit_fen": line.base_unit_fen,
-                "unit_fen": line.unit_fen,
-                "discount_fen": line.discount_fen,
-                "total_fen": line.total_fen,
-                "shipped_quantity": 0,
-                "returned_quantity": 0,
-            }
-            for line in priced.lines
-        ],
-    ).all()
-    line_of = {sku: line_id for line_id, sku in line_rows}
-    session.execute(
-        insert(OrderAllocation),
-        [
-            {
-                "order_id": order.id,
-                "line_id": line_of[a.sku],
-                "warehouse_id": warehouses[a.warehouse].id,
-                "quantity": a.quantity,
-                "reservation_id": by_key[(warehouses[a.warehouse].id, sku_ids[a.sku])],
-            }
-            for a in plan.allocations
-        ],
-    )
-    allocations: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for a in plan.allocations:
-        allocations[a.sku].append({"warehouse": a.warehouse, "quantity": a.quantity})
-    payload = {
-        "number": number,
-        "site": site.code,
-        "dealer": dealer.code,
-        "status": order.status,
-        "subtotal": str(from_fen(order.subtotal_fen)),
-        "discount": str(from_fen(order.discount_fen)),
-        "total": str(from_fen(order.total_fen)),
-        "placed_at": now.isoformat(),
-        "pay_by": pay_by.isoformat(),
-        "lines": [
-            {
-                "line_no": line.index + 1,
-                "sku": line.sku,
-                "name": line.name,
-                "quantity": line.quantity,
-                "base_unit_price": str(from_fen(line.base_unit_fen)),
-                "unit_price": str(from_fen(line.unit_fen)),
-                "discount": str(from_fen(line.discount_fen)),
-                "total": str(from_fen(line.total_fen)),
-                "allocations": allocations[line.sku],
-            }
-            for line in priced.lines
-        ],
-        "pricing": order.pricing,
-        "sourcing": order.sourcing,
-    }
-    record_event(
-        session,
-        type=EventType.ORDER_PLACED,
-        site=site.code,
-        payload={"number": number, "dealer": dealer.code, "total": payload["total"]},
-        now=now,
-    )
-    body = _dumps(payload)
-    idempotency.complete(session, record_id, idempotency.StoredResponse(201, body), now=now)
-    return body
-
-
-def _site_setting(site: SiteContext, name: str, default: Any) -> Any:
-    from vintry.sites.api import SITE_SETTINGS
-    from vintry.sites.configuration import resolve_configuration
-
-    return resolve_configuration(site.platform, SITE_SETTINGS, site.code).values.get(name, default)
-
-
-def _source(
-    platform: Platform,
-    session: Session,
-    site: SiteContext,
-    dealer: DealerView,
-    priced: PricedCart,
-    now: Any,
-    directory: SiteDirectory,
-) -> tuple[SourcingPlan, dict[str, Warehouse]]:
-    ids = eligible_warehouse_ids(session, directory, site.code)
-    rows = list(session.scalars(select(Warehouse).where(Warehouse.id.in_(ids))))
-    by_id = {w.id: w for w in rows}
-    sku_codes = {line.sku_id: line.sku for line in priced.lines}
-    available = stock.available(session, sku_ids=list(sku_codes), warehouse_ids=ids, now=now)
-    options = tuple(
-        WarehouseOption(
-            code=w.code,
-            region=directory.by_id(w.region_site_id).code if w.region_site_id else None,
-            latitude=w.latitude,
-            longitude=w.longitude,
-            priority=w.priority,
-            available={sku_codes[s]: units.get(w.id, 0) for s, units in available.items()},
-        )
-        for w in rows
-    )
-    destination = next(
-        (
-            (w.latitude, w.longitude)
-            for w in sorted(rows, key=lambda w: w.priority)
-            if w.region_site_id == _region_id(site)
-        ),
-        None,
-    )
-    request = SourcingRequest(
-        site=site.code,
-        dealer=dealer,
-        lines={line.sku: line.quantity for line in priced.lines},
-        warehouses=options,
-        destination=destination,
-    )
-    strategies = platform.plugins.sourcing_strategies()
-    _owner, strategy = strategies[DEFAULT_STRATEGY]
-    plan = strategy(request)
-    _check_plan(plan, request)
-    return plan, {w.code: w for w in by_id.values()}
-
-
-def _region_id(site: SiteContext) -> int | None:
-    for node in reversed(site.path):
-        if node.kind.value == "region":
-            return node.id
-    return None
-
-
-def _check_plan(plan: SourcingPlan, request: SourcingRequest) -> None:
-    covered: dict[str, int] = defaultdict(int)
-    known = {option.code for option in request.warehouses}
-    for allocation in plan.allocations:
-        if allocation.warehouse not in known:
-            raise ServiceUnavailable(
-                f"sourcing chose warehouse {allocation.warehouse!r}, which may not ship this order",
-                code="sourcing_failed",
-            )
-        covered[allocation.sku] += allocation.quantity
-    if dict(covered) != request.lines:
-        raise ServiceUnavailable(
-            "the sourcing plan does not cover the order exactly", code="sourcing_failed"
         )
 
 

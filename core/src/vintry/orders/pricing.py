@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vintry.catalog.assortment import offered_at
-from vintry.catalog.models import Brand, Category, Product, Sku
-from vintry.catalog.pricing import EffectivePrice, effective_prices
+from vintry.catalog import price_book
+from vintry.catalog.pricing import EffectivePrice
 from vintry.contracts import AdjustmentCandidate, CartDraft, DealerView, PricedLine
 from vintry.errors import InvalidInput, NotFound, ServiceUnavailable
 from vintry.money import from_fen, prorate, to_fen
@@ -77,6 +75,11 @@ class PricedCart:
         """What the dealer pays."""
         return self.subtotal_fen - self.discount_fen
 
+    @property
+    def adjustments(self) -> tuple[AdjustmentCandidate, ...]:
+        """The applied adjustments (what ``OrderDraft.adjustments`` carries to claims)."""
+        return ()
+
     def breakdown(self) -> dict[str, Any]:
         """The explanation stored with an order and shown with a cart (JSON-ready)."""
         return {
@@ -115,57 +118,38 @@ def price_lines(
     codes = [line.sku for line in lines]
     if len(set(codes)) != len(codes):
         raise InvalidInput("a SKU appears on two lines", code="duplicate_sku", field="lines")
-    rows = session.execute(
-        select(Sku, Product.code, Product.tags, Brand.code, Category.code)
-        .join(Product, Product.id == Sku.product_id)
-        .join(Brand, Brand.id == Product.brand_id)
-        .join(Category, Category.id == Product.category_id)
-        .where(Sku.code.in_(codes))
-    ).all()
-    by_code = {row[0].code: row for row in rows}
+    # *directory* comes from the caller: reading it here would open a second session (and
+    # take a second pooled connection) while *session* holds one — a pool-starvation stall.
+    book = price_book.lookup(session, site, directory, codes)
     for index, line in enumerate(lines):
-        if line.sku not in by_code:
+        if line.sku not in book:
             raise NotFound(
                 f"SKU {line.sku!r} does not exist", code="sku_not_found", field=f"lines.{index}.sku"
             )
-    # *directory* comes from the caller: reading it here would open a second session (and
-    # take a second pooled connection) while *session* holds one — a pool-starvation stall.
-    skus = {row[0].id: (row[0].code, row[0].active) for row in rows}
-    offered = offered_at(session, directory, site.code, skus).value
     for index, line in enumerate(lines):
-        if line.sku not in offered:
+        if not book[line.sku].offered:
             raise InvalidInput(
                 f"SKU {line.sku!r} is not offered at site {site.code!r}",
                 code="sku_not_offered",
                 field=f"lines.{index}.sku",
             )
-    prices = effective_prices(
-        session,
-        directory,
-        site.code,
-        list(skus),
-        base_fen={row[0].id: row[0].base_price_fen for row in rows},
-    )
-    priced: list[PricedLine] = []
-    effective: list[EffectivePrice] = []
-    for index, line in enumerate(lines):
-        sku, product, tags, brand, category = by_code[line.sku]
-        price = prices[sku.id]
-        effective.append(price)
-        priced.append(
-            PricedLine(
-                index=index,
-                sku=sku.code,
-                product=product,
-                brand=brand,
-                category=category,
-                tags=tuple(tags or ()),
-                quantity=line.quantity,
-                base_unit_price=from_fen(price.base_fen),
-                unit_price=from_fen(price.price_fen),
-                amount=from_fen(price.price_fen * line.quantity),
-            )
+    entries = [book[line.sku] for line in lines]
+    effective: list[EffectivePrice] = [entry.price for entry in entries]
+    priced = [
+        PricedLine(
+            index=index,
+            sku=entry.code,
+            product=entry.product,
+            brand=entry.brand,
+            category=entry.category,
+            tags=entry.tags,
+            quantity=line.quantity,
+            base_unit_price=from_fen(entry.price.base_fen),
+            unit_price=from_fen(entry.price.price_fen),
+            amount=from_fen(entry.price.price_fen * line.quantity),
         )
+        for index, (entry, line) in enumerate(zip(entries, lines, strict=True))
+    ]
     draft = CartDraft(
         site=site.code,
         dealer=dealer,
@@ -184,9 +168,9 @@ def price_lines(
     line_prices = [
         LinePrice(
             index=index,
-            sku_id=by_code[line.sku][0].id,
+            sku_id=entries[index].sku_id,
             sku=line.sku,
-            name=by_code[line.sku][0].name,
+            name=entries[index].name,
             quantity=line.quantity,
             base_unit_fen=effective[index].base_fen,
             unit_fen=effective[index].price_fen,

@@ -22,7 +22,9 @@ from vintry.sites.schemas import (
 
 router = APIRouter(prefix="/api/v1", tags=["sites"])
 
-SITE_SETTINGS = ConfigNamespace(name="site", model=SiteSettings, object_type="site_settings")
+SITE_SETTINGS = ConfigNamespace(
+    name="site", model=SiteSettings, object_type="site_settings", counter="site_settings"
+)
 
 
 @router.get("/site", response_model=SiteOut, summary="The site this request addresses")
