@@ -35,7 +35,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check core sdk tests templates benchmarks $(wildcard plugins/*/src plugins/*/tests)
+	$(BIN)/ruff check core sdk tests templates benchmarks $(wildcard plugins/*/src plugins/*/tests examples/*/src examples/*/tests)
 	$(BIN)/mypy core/src/vintry sdk/src/vintry_sdk
 
 bench: $(STAMP)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -26,10 +27,12 @@ from starlette.testclient import TestClient
 from vintry.accounts.models import Role
 from vintry.accounts.principal import Actor
 from vintry.accounts.service import parse_token
+from vintry.campaigns.schemas import CampaignCreate, CampaignTransition, TemplateCreate
+from vintry.campaigns.service import create_campaign, create_template, transition_campaign
 from vintry.catalog import service as catalog
 from vintry.catalog.models import Sku
 from vintry.catalog.schemas import BrandCreate, CategoryCreate, ProductCreate, SkuCreate
-from vintry.contracts import SettingsRegistration
+from vintry.contracts import CampaignType, CampaignTypeRegistration, SettingsRegistration
 from vintry.db.base import HQBase
 from vintry.dealers.models import Dealer, DealerTier
 from vintry.events.outbox import record_event
@@ -72,13 +75,131 @@ class ProbeSettings(BaseModel):
     greeting: str = "hello"
 
 
+class ProbeOffer(BaseModel):
+    """The configuration of the probe's campaign type: nothing but a label."""
+
+    label: str = "probe"
+
+
+PROBE_CAMPAIGN_TYPE = "matrix-offer"
+PROBE_CAMPAIGN = "MX-CAMP"
+PROBE_TEMPLATE = "MX-TPL"
+SECKILL_SALE = "MX-FLASH"
+"""A live flash sale of the ``seckill`` plugin at every site, when that plugin is installed."""
+AUCTION_LOT = "MX-AUCTION"
+"""A live English auction of the ``auction`` plugin at every site, when it is installed."""
+GROUPBUY_DEAL = "MX-GROUP"
+"""A live deal of the ``groupbuy`` plugin at every site (with a group), when it is installed."""
+
+
 class ProbePlugin:
-    """A plugin whose only contribution is a settings model."""
+    """A plugin contributing a settings model and a campaign type."""
 
     @hookimpl
     def vintry_register_settings(self, register: SettingsRegistration) -> None:
         """Register :class:`ProbeSettings`."""
         register(ProbeSettings)
+
+    @hookimpl
+    def vintry_register_campaign_types(self, register: CampaignTypeRegistration) -> None:
+        """Register a campaign type that discounts nothing."""
+        register(
+            CampaignType(
+                name=PROBE_CAMPAIGN_TYPE,
+                title="Matrix offer",
+                config_model=ProbeOffer,
+                lowest_unit_prices=lambda config, skus: {},
+            )
+        )
+
+
+def _campaigns(factory: VintryFactory, sites: list[str]) -> None:
+    """A draft campaign of the probe's type at every site, and an HQ template."""
+    actor = Actor(name="security-world")
+    factory.enable_plugin(PROBE_PLUGIN, HQ)
+    now = factory.platform.clock.now()
+    for site in sites:
+        create_campaign(
+            factory.platform.site(site),
+            CampaignCreate(code=PROBE_CAMPAIGN, type=PROBE_CAMPAIGN_TYPE, name="Matrix",
+                           starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=2)),
+            actor=actor,
+        )
+    create_template(
+        factory.platform,
+        TemplateCreate(code=PROBE_TEMPLATE, type=PROBE_CAMPAIGN_TYPE, name="Matrix"),
+        actor=actor,
+    )
+
+
+def _flash_sales(factory: VintryFactory, sites: list[str]) -> None:
+    """A live flash sale at every site for the seckill plugin's ``/sales/{campaign}`` routes
+    (its plugin is on at HQ like every installed plugin; nothing to do when it is absent)."""
+    if factory.platform.plugins.get("seckill") is None:
+        return
+    actor = Actor(name="security-world")
+    now = factory.platform.clock.now()
+    for site in sites:
+        context = factory.platform.site(site)
+        create_campaign(
+            context,
+            CampaignCreate(code=SECKILL_SALE, type="seckill", name="Matrix flash",
+                           config={"sku": CATALOG_SKU, "price": "999.00", "quantity": 10_000,
+                                   "per_dealer_limit": 10_000},
+                           starts_at=now, ends_at=now + timedelta(days=2)),
+            actor=actor,
+        )
+        transition_campaign(context, SECKILL_SALE, CampaignTransition(to="scheduled"),
+                            actor=actor)
+
+
+def _auctions_and_group_buys(
+    factory: VintryFactory, dealers: Mapping[str, str]
+) -> dict[str, str]:
+    """A live English auction and a live group-buy deal at every site of *dealers*, and a
+    group opened by each site's resident dealer; returns each site's group code ("NONE"
+    where the plugins are absent). Runs after ``_orders``, which makes the warehouse."""
+    from vintry.contracts import DealerView
+    from vintry.inventory import stock
+
+    actor = Actor(name="security-world")
+    now = factory.platform.clock.now()
+    platform = factory.platform
+    groups = dict.fromkeys(dealers, "NONE")
+    with platform.hq.transaction() as session:
+        sku = session.scalar(select(Sku).where(Sku.code == CATALOG_SKU))
+        warehouse = session.scalar(select(Warehouse).where(Warehouse.code == "WH-MATRIX"))
+        assert sku is not None and warehouse is not None
+        stock.receive(session, warehouse_id=warehouse.id, sku_id=sku.id, quantity=100, now=now)
+    offers = []
+    if platform.plugins.get("auction") is not None:
+        offers.append((AUCTION_LOT, "english-auction",
+                       {"sku": CATALOG_SKU, "quantity": 1, "start_price": "1000.00",
+                        "increment": "10.00"}))
+    if platform.plugins.get("groupbuy") is not None:
+        offers.append((GROUPBUY_DEAL, "group-buy",
+                       {"sku": CATALOG_SKU, "tiers": [{"at": 2, "unit_price": "1400.00"}]}))
+    for site, dealer_code in dealers.items():
+        context = platform.site(site)
+        for code, type_, config in offers:
+            create_campaign(
+                context,
+                CampaignCreate(code=code, type=type_, name="Matrix", config=config,
+                               starts_at=now, ends_at=now + timedelta(days=2)),
+                actor=actor,
+            )
+            transition_campaign(context, code, CampaignTransition(to="scheduled"), actor=actor)
+        if platform.plugins.get("groupbuy") is not None:
+            from vintry_groupbuy.service import open_group
+
+            with platform.hq.reading() as session:
+                dealer = session.scalar(select(Dealer).where(Dealer.code == dealer_code))
+                assert dealer is not None
+            view = DealerView(code=dealer.code, name=dealer.name, tier=dealer.tier.value,
+                              tags=tuple(dealer.tags), site=site)
+            groups[site] = open_group(context, GROUPBUY_DEAL, dealer=view,
+                                      dealer_id=dealer.id, quantity=1).code
+    return groups
 
 
 @dataclass(frozen=True)
@@ -109,6 +230,8 @@ class SecurityWorld:
     resident_order: dict[str, dict[str, str]] = field(default_factory=dict)
     """Per site: its resident dealer's order, a shipment and a return of it, by filler key."""
     dead_letter: dict[str, str] = field(default_factory=dict)
+    group: dict[str, str] = field(default_factory=dict)
+    """Per site: a group of the group-buy deal, opened by its resident dealer."""
     """Per site: the id of a relay dead letter of that site, for the relay routes."""
 
     def client(self, caller: Caller | None, site: str) -> TestClient:
@@ -140,6 +263,14 @@ class SecurityWorld:
             "products.product": CATALOG_PRODUCT,
             **self.resident_order[site],
             "dead-letters.letter_id": self.dead_letter[site],
+            "campaigns.code": PROBE_CAMPAIGN,
+            "campaign-types.type_name": PROBE_CAMPAIGN_TYPE,
+            "campaign-templates.template": PROBE_TEMPLATE,
+            "sales.campaign": SECKILL_SALE,
+            "auctions.code": AUCTION_LOT,
+            "lots.code": AUCTION_LOT,
+            "deals.code": GROUPBUY_DEAL,
+            "groups.group": self.group[site],
         }
 
 
@@ -237,6 +368,11 @@ def security_world(vintry_factory: VintryFactory) -> SecurityWorld:
     factory.site(EAST, kind=SiteKind.REGION)
     factory.site(WEST, kind=SiteKind.REGION)
     factory.site(EAST_STORE, parent=EAST, kind=SiteKind.STORE)
+    # Installed plugins' routes answer 404 plugin_not_enabled where the plugin is off: turn
+    # each on at HQ so the matrix checks their own permissions and tenancy, not the gate.
+    for record in factory.platform.plugins.loaded():
+        if not record.builtin and record.name != PROBE_PLUGIN:
+            factory.enable_plugin(record.name, factory.root)
     resident_dealer = {
         HQ: factory.dealer(HQ, "D-HQ").code,
         EAST: factory.dealer(EAST, "D-EAST", tier=DealerTier.GOLD, tags=["vip"]).code,
@@ -253,7 +389,10 @@ def security_world(vintry_factory: VintryFactory) -> SecurityWorld:
     }
     resident_user = {HQ: "hq-boss", EAST: "op-east", EAST_STORE: "op-store", WEST: "dealer-west"}
     _catalog(factory.platform)
+    _campaigns(factory, [HQ, EAST, WEST, EAST_STORE])
+    _flash_sales(factory, [HQ, EAST, WEST, EAST_STORE])
     orders = _orders(factory.platform, {**resident_dealer, "east-2": other_east_dealer})
+    groups = _auctions_and_group_buys(factory, resident_dealer)
     tokens = {name: factory.token(name) for name in usernames}
     spare = {name: _token_id(factory.token(name)) for name in usernames}
 
@@ -300,4 +439,5 @@ def security_world(vintry_factory: VintryFactory) -> SecurityWorld:
         callers={c.label: c for c in callers},
         resident_order={site: orders[site] for site in resident_dealer},
         dead_letter=_dead_letters(factory.platform, resident_dealer),
+        group=groups,
     )

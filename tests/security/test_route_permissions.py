@@ -52,6 +52,9 @@ PATH_FILLERS = frozenset(
     }
     | {"orders.number", "shipments.shipment", "returns.number"}
     | {"dead-letters.letter_id"}
+    | {"campaigns.code", "campaign-types.type_name", "campaign-templates.template"}
+    | {"sales.campaign"}
+    | {"auctions.code", "lots.code", "deals.code", "groups.group"}
 )
 
 
@@ -120,6 +123,14 @@ UNAUTHENTICATED_FILLERS = {
     "shipments.shipment": "VS-ANY",
     "returns.number": "VR-ANY",
     "dead-letters.letter_id": "1",
+    "campaigns.code": "ANY",
+    "campaign-types.type_name": "any-type",
+    "campaign-templates.template": "ANY",
+    "sales.campaign": "ANY",
+    "auctions.code": "ANY",
+    "lots.code": "ANY",
+    "deals.code": "ANY",
+    "groups.group": "ANY",
 }
 
 

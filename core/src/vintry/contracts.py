@@ -5,14 +5,14 @@ Hooks receive these and return these; plugin authors import them from ``vintry_s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, Self
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Scope = Literal["hq", "site"]
 
@@ -64,6 +64,8 @@ class Contribution:
     command_apps: list[Any] = field(default_factory=list)
     migrations: list[tuple[Scope, str]] = field(default_factory=list)
     sourcing_strategies: dict[str, Any] = field(default_factory=dict)
+    campaign_types: dict[str, CampaignType] = field(default_factory=dict)
+    carriers: dict[str, Carrier] = field(default_factory=dict)
 
 
 RegisterCallback = Callable[..., None]
@@ -115,6 +117,16 @@ class CartDraft(BaseModel):
     subtotal: Money
 
 
+class GiftLine(BaseModel):
+    """Units of a SKU given free with an offer: added to the order at a price of zero, its
+    stock held like any other line's."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sku: str = Field(min_length=1, max_length=32)
+    quantity: int = Field(ge=1, le=100_000)
+
+
 class AdjustmentCandidate(BaseModel):
     """A discount a plugin proposes; the kernel decides which candidates apply.
 
@@ -122,20 +134,65 @@ class AdjustmentCandidate(BaseModel):
     a group stack with each other and with nothing else. The kernel applies the valid
     combination worth most to the dealer (ties: higher ``priority``), caps it at HQ's price
     floors, and records why every other candidate lost.
+
+    A candidate whose ``campaign`` is the code of a campaign of the site (``vintry.campaigns``)
+    draws on that campaign's budgets when its order is placed: ``amount`` from the money
+    budget, ``units`` from the unit budget, one use from the dealer's uses.
     """
 
     model_config = ConfigDict(frozen=True)
 
     campaign: str = Field(min_length=1, max_length=100, description="What proposes it (id).")
     reason: str = Field(min_length=1, max_length=200, description="Shown to the dealer.")
-    amount: Money = Field(gt=0, description="Total discount in yuan.")
+    amount: Money = Field(ge=0, description="Total discount in yuan (0 only with gifts).")
     line_amounts: dict[int, Money] | None = Field(
         default=None,
         description="Discount per line index; summing to amount. Unset: the kernel prorates "
         "over line amounts, to the fen.",
     )
-    stacking_group: str | None = None
+    stacking_group: str | None = Field(default=None, max_length=64)
     priority: int = 0
+    name: str | None = Field(
+        default=None, max_length=200, description="The campaign's display name, if it has one."
+    )
+    units: int = Field(
+        default=0, ge=0, description="Units the adjustment draws from its campaign's unit budget."
+    )
+    gifts: tuple[GiftLine, ...] = Field(
+        default=(),
+        description="SKUs given free when the candidate applies; the kernel values them at "
+        "the site's prices when it compares combinations.",
+    )
+
+    @model_validator(mode="after")
+    def _worth_something(self) -> Self:
+        if self.amount <= 0 and not self.gifts:
+            raise ValueError("a candidate gives a discount (amount > 0) or gifts, or both")
+        return self
+
+
+SkipCode = Literal[
+    "not_targeted",
+    "outside_window",
+    "threshold_not_met",
+    "budget_exhausted",
+    "sold_out",
+    "not_applicable",
+]
+"""Why a campaign a plugin considered for a cart does not apply to it."""
+
+
+class CampaignSkip(BaseModel):
+    """A campaign considered for a cart that does not apply, and why: a plugin returns it
+    from ``vintry_price_cart`` beside its candidates, so the price explanation lists every
+    campaign considered."""
+
+    model_config = ConfigDict(frozen=True)
+
+    campaign: str = Field(min_length=1, max_length=100)
+    code: SkipCode
+    message: str = Field(min_length=1, max_length=300, description="Shown to the dealer.")
+    name: str | None = Field(default=None, max_length=200)
 
 
 class WarehouseOption(BaseModel):
@@ -149,6 +206,11 @@ class WarehouseOption(BaseModel):
     longitude: Decimal
     priority: int
     available: dict[str, int] = Field(description="Units available by SKU code.")
+    distance_km: float | None = Field(
+        default=None,
+        description="Great-circle distance to the destination, measured by the kernel "
+        "(None when the destination is unknown).",
+    )
 
 
 class SourcingRequest(BaseModel):
@@ -278,3 +340,213 @@ class PaymentResult(BaseModel):
     )
     message: str | None = Field(default=None, max_length=500)
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- campaigns -------------------------------------------------------------------------
+
+
+class CampaignSkuView(BaseModel):
+    """A SKU as a campaign type's guardrail sees it: what it is and its price at the site."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    product: str
+    brand: str
+    category: str
+    tags: tuple[str, ...] = ()
+    base_unit_price: Money = Field(description="HQ's base price.")
+    unit_price: Money = Field(description="The price in force at the campaign's site.")
+
+
+class LowestUnitPrices(Protocol):
+    """``lowest_unit_prices(config, skus)``: for each SKU of *skus* the campaign can make
+    cheaper, the lowest unit price it can produce there (by SKU code); SKUs it never touches
+    are left out. The kernel refuses a campaign whose lowest price crosses HQ's floor."""
+
+    def __call__(self, config: Any, skus: Sequence[CampaignSkuView]) -> Mapping[str, Money]: ...
+
+
+@dataclass(frozen=True)
+class CampaignType:
+    """A kind of campaign a plugin offers operators (``vintry_register_campaign_types``).
+
+    ``name`` is global (``^[a-z][a-z0-9-]{1,63}$``); ``config_model`` validates each
+    campaign's configuration and its JSON Schema is served for forms; ``lowest_unit_prices``
+    is the guardrail (see :class:`LowestUnitPrices`). ``referenced_skus(config)`` names the
+    SKUs a configuration mentions, by SKU code → field (they must exist and be offered at
+    the site); ``describe(config)`` is the one-line summary dealers see on the home page.
+    """
+
+    name: str
+    title: str
+    config_model: type[BaseModel]
+    lowest_unit_prices: LowestUnitPrices
+    description: str = ""
+    referenced_skus: Callable[[Any], Mapping[str, str]] | None = None
+    describe: Callable[[Any], str] | None = None
+
+
+class CampaignTypeRegistration(Protocol):
+    """``register(campaign_type)``: offer a :class:`CampaignType` to every site's operators
+    (usable where the plugin is enabled)."""
+
+    def __call__(self, campaign_type: CampaignType) -> None: ...
+
+
+class CampaignView(BaseModel):
+    """A campaign of a site as a plugin sees it while pricing, with its configuration
+    validated by the type's model and the budgets left."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    code: str
+    name: str
+    type: str
+    config: Any = Field(description="An instance of the type's config model.")
+    priority: int
+    stacking_group: str | None
+    starts_at: datetime
+    ends_at: datetime
+    budget_units: int | None
+    budget_amount: Money | None
+    uses_per_dealer: int | None
+    used_units: int
+    used_amount: Money
+    dealer_uses: int = Field(description="Orders of this dealer that used the campaign.")
+
+    def candidate(
+        self,
+        *,
+        reason: str,
+        amount: Money,
+        line_amounts: dict[int, Money] | None = None,
+        units: int = 0,
+        gifts: tuple[GiftLine, ...] = (),
+    ) -> AdjustmentCandidate:
+        """A candidate of this campaign (its code, name, stacking group and priority)."""
+        return AdjustmentCandidate(
+            campaign=self.code,
+            name=self.name,
+            reason=reason,
+            amount=amount,
+            line_amounts=line_amounts,
+            stacking_group=self.stacking_group,
+            priority=self.priority,
+            units=units,
+            gifts=gifts,
+        )
+
+    def skip(self, code: SkipCode, message: str) -> CampaignSkip:
+        """Why this campaign does not apply to the cart."""
+        return CampaignSkip(campaign=self.code, name=self.name, code=code, message=message)
+
+    def budget_refusal(self, *, amount: Money, units: int = 0) -> CampaignSkip | None:
+        """A ``budget_exhausted`` skip if what is left cannot cover *amount* and *units*."""
+        if self.budget_amount is not None and self.used_amount + amount > self.budget_amount:
+            left = max(self.budget_amount - self.used_amount, Money(0))
+            return self.skip("budget_exhausted", f"only {left} yuan of its budget is left")
+        if self.budget_units is not None and self.used_units + units > self.budget_units:
+            left_units = max(self.budget_units - self.used_units, 0)
+            return self.skip("budget_exhausted", f"only {left_units} units of its budget are left")
+        return None
+
+
+@dataclass(frozen=True)
+class CampaignSelection:
+    """The campaigns of one type that a cart could use, and why the others cannot."""
+
+    applicable: list[CampaignView] = field(default_factory=list)
+    skipped: list[CampaignSkip] = field(default_factory=list)
+
+
+# --- fulfilment: carriers ----------------------------------------------------------------
+
+
+class ServiceLevel(BaseModel):
+    """A carrier's service: how fast it moves a shipment once handed over."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,31}$")
+    title: str = ""
+    km_per_day: float = Field(gt=0, description="Line-haul speed.")
+    handling_hours: float = Field(
+        default=12, ge=0, description="From leaving the warehouse to the first line haul."
+    )
+    last_mile_hours: float = Field(
+        default=6, ge=0, description="From out for delivery to the dealer's door."
+    )
+
+
+class TrackingNodeView(BaseModel):
+    """A logistics node a shipment passed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    node: str
+    at: datetime
+    location: str | None = None
+
+
+class ShipmentProgress(BaseModel):
+    """Where a shipment stands: what a carrier estimates the arrival of."""
+
+    model_config = ConfigDict(frozen=True)
+
+    shipment: str = Field(description="The shipment's number.")
+    order: str
+    carrier: str
+    service_level: str
+    origin: str = Field(description="Code of the warehouse it left.")
+    distance_km: float = Field(ge=0, description="Warehouse to destination, great circle.")
+    shipped_at: datetime
+    nodes: tuple[TrackingNodeView, ...] = Field(description="Nodes passed, oldest first.")
+
+    @property
+    def last(self) -> TrackingNodeView:
+        """The latest node passed."""
+        return self.nodes[-1]
+
+
+class EstimateArrival(Protocol):
+    """``estimate_arrival(progress)``: when the shipment should reach the dealer, given
+    every node it passed so far; called again after each new node."""
+
+    def __call__(self, progress: ShipmentProgress) -> datetime: ...
+
+
+class PlanNodes(Protocol):
+    """``planned_nodes(progress)``: the nodes a simulated carrier will report, with when
+    (a real carrier reports its nodes through the tracking route instead)."""
+
+    def __call__(self, progress: ShipmentProgress) -> Sequence[TrackingNodeView]: ...
+
+
+@dataclass(frozen=True)
+class Carrier:
+    """A carrier a plugin offers (``vintry_register_carriers``).
+
+    ``name`` is global (``^[a-z][a-z0-9-]{1,63}$``); ``service_levels`` are the services a
+    shipment may ask for, the first being the default; ``estimate_arrival`` computes the
+    arrival estimate after every tracking event; ``planned_nodes`` (optional) makes the
+    carrier a simulation the kernel advances with its clock.
+    """
+
+    name: str
+    title: str
+    service_levels: tuple[ServiceLevel, ...]
+    estimate_arrival: EstimateArrival
+    planned_nodes: PlanNodes | None = None
+
+    def service_level(self, name: str | None) -> ServiceLevel | None:
+        """The service level called *name* (the default when None), or None if unknown."""
+        if name is None:
+            return self.service_levels[0] if self.service_levels else None
+        return next((level for level in self.service_levels if level.name == name), None)
+
+
+class CarrierRegistration(Protocol):
+    """``register(carrier)``: offer a :class:`Carrier` for shipments."""
+
+    def __call__(self, carrier: Carrier) -> None: ...

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
     from vintry.contracts import (
         AdjustmentCandidate,
+        CampaignSkip,
+        CampaignTypeRegistration,
+        CarrierRegistration,
         CartDraft,
         CommandsRegistration,
         DealerView,
@@ -101,6 +104,22 @@ def vintry_register_sourcing_strategies(register: SourcingRegistration) -> None:
     """
 
 
+@hookspec
+def vintry_register_campaign_types(register: CampaignTypeRegistration) -> None:
+    """Offer kinds of campaign (flash sale, spend-X-get-Y-off, ...) to sites' operators.
+
+    :param register: call ``register(CampaignType(...))`` once per type: a global name, a
+        title, the pydantic model that validates each campaign's configuration (its JSON
+        Schema is served for forms), and ``lowest_unit_prices(config, skus)``, the lowest
+        unit price a campaign of that configuration can produce per SKU, which the kernel
+        holds against HQ's price floors when a campaign is created. A name another plugin
+        registered refuses the plugin.
+    :returns: nothing. Types are global once installed; an operator creates campaigns only
+        of the types whose plugin is enabled on its site, and the kernel stores them in the
+        site's database (``vintry.campaigns``).
+    """
+
+
 # --- per-site hooks: called only for plugins enabled on the site ----------------------
 
 
@@ -120,17 +139,19 @@ def vintry_handle_event(event: Event, site: SiteContext) -> None:
 @hookspec
 def vintry_price_cart(
     cart: CartDraft, site: SiteContext, dealer: DealerView, now: datetime
-) -> list[AdjustmentCandidate]:
+) -> list[AdjustmentCandidate | CampaignSkip]:
     """Propose discounts for a cart; the kernel chooses among every plugin's candidates.
 
     :param cart: the cart's lines with base and site prices, and the subtotal.
     :param site: the site (its configuration via ``site.config(<plugin>)``).
     :param dealer: the dealer pricing the cart (tier and tags for targeting).
     :param now: the platform clock's time; use it for campaign windows, never the wall clock.
-    :returns: candidate adjustments (an empty list when nothing applies). Collect-all: the
-        kernel picks the valid combination worth most, caps it at HQ's floors and records
-        why each other candidate lost. Runs inside the order's unit of work: an exception
-        aborts the pricing with a clear error and changes nothing.
+    :returns: candidate adjustments, and a ``CampaignSkip`` for each campaign considered that
+        does not apply (not targeted, outside its window, threshold not met, budget
+        exhausted, sold out); an empty list when the plugin has nothing to say. Collect-all:
+        the kernel picks the valid combination worth most, caps it at HQ's floors and
+        explains every campaign considered. Runs inside the order's unit of work: an
+        exception aborts the pricing with a clear error and changes nothing.
     """
 
 
@@ -174,4 +195,22 @@ def vintry_authorize_payment(order: OrderView, method: str) -> PaymentResult | N
         ``payment_method_unsupported``. Runs inside the HQ transaction that marks the order
         paid, after the order row is locked: a refusal or an exception rolls everything
         back and the order stays ``placed``.
+    """
+
+
+# --- fulfilment hooks: called once per plugin at load -------------------------------------
+
+
+@hookspec
+def vintry_register_carriers(register: CarrierRegistration) -> None:
+    """Offer carriers that move shipments from warehouses to dealers.
+
+    :param register: call ``register(Carrier(...))`` once per carrier: a global name, its
+        service levels (the first is the default), ``estimate_arrival(progress)`` — the
+        arrival estimate, recomputed by the kernel after every tracking event of a shipment
+        from its distance, service level and the nodes passed — and, for a simulation,
+        ``planned_nodes(progress)``, the nodes the kernel records as its clock reaches
+        them. A name another plugin registered refuses the plugin.
+    :returns: nothing. Carriers are global; a shipment names its carrier and service level
+        when it is created (the built-in ``simulated`` carrier by default).
     """

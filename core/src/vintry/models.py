@@ -7,6 +7,7 @@ def import_all_models() -> None:
     """Import the modules that declare kernel tables (idempotent)."""
     import vintry.accounts.models
     import vintry.audit.models
+    import vintry.campaigns.models
     import vintry.catalog.models
     import vintry.db.counters
     import vintry.dealers.models

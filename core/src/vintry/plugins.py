@@ -31,7 +31,7 @@ from packaging.utils import canonicalize_name
 from pydantic import BaseModel
 
 from vintry import hookspecs
-from vintry.contracts import Contribution, Scope
+from vintry.contracts import CampaignType, Carrier, Contribution, Scope
 from vintry.db.migrate import MigrationTrack
 
 log = logging.getLogger("vintry.plugins")
@@ -42,6 +42,8 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("vintry-events-log", "vintry.builtin.events_log"),
     ("vintry-sourcing-basic", "vintry.builtin.sourcing"),
     ("vintry-dealer-credit", "vintry.builtin.dealer_credit"),
+    ("vintry-campaigns", "vintry.campaigns.budgets"),
+    ("vintry-simulated-carrier", "vintry.builtin.carrier"),
 )
 REGISTRATION_HOOKS = (
     "vintry_register_settings",
@@ -49,9 +51,12 @@ REGISTRATION_HOOKS = (
     "vintry_register_commands",
     "vintry_register_migrations",
     "vintry_register_sourcing_strategies",
+    "vintry_register_campaign_types",
+    "vintry_register_carriers",
 )
 Status = Literal["loaded", "failed"]
 _STRATEGY_NAME = re.compile(r"^[a-z][a-z0-9_-]{1,63}$")
+_CAMPAIGN_TYPE_NAME = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
 
 
 @dataclass
@@ -289,12 +294,59 @@ class PluginHost:
                 )
             contribution.sourcing_strategies[name] = strategy
 
+        def register_campaign_type(campaign_type: CampaignType) -> None:
+            if not isinstance(campaign_type, CampaignType):
+                raise PluginRejected(
+                    "vintry_register_campaign_types: register() needs a vintry_sdk.CampaignType"
+                )
+            type_name = campaign_type.name
+            if not isinstance(type_name, str) or not _CAMPAIGN_TYPE_NAME.match(type_name):
+                raise PluginRejected(
+                    f"campaign type name {type_name!r} must match {_CAMPAIGN_TYPE_NAME.pattern}"
+                )
+            model = campaign_type.config_model
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                raise PluginRejected(f"campaign type {type_name!r}: config_model is not a model")
+            if not callable(campaign_type.lowest_unit_prices):
+                raise PluginRejected(
+                    f"campaign type {type_name!r}: lowest_unit_prices is not callable"
+                )
+            taken = self.campaign_type_owner(type_name)
+            if taken is not None or type_name in contribution.campaign_types:
+                raise PluginRejected(
+                    f"campaign type {type_name!r} is already registered by "
+                    f"{taken or 'this plugin'}"
+                )
+            contribution.campaign_types[type_name] = campaign_type
+
+        def register_carrier(carrier: Carrier) -> None:
+            if not isinstance(carrier, Carrier):
+                raise PluginRejected(
+                    "vintry_register_carriers: register() needs a vintry_sdk.Carrier"
+                )
+            if not isinstance(carrier.name, str) or not _CAMPAIGN_TYPE_NAME.match(carrier.name):
+                raise PluginRejected(
+                    f"carrier name {carrier.name!r} must match {_CAMPAIGN_TYPE_NAME.pattern}"
+                )
+            if not carrier.service_levels:
+                raise PluginRejected(f"carrier {carrier.name!r} offers no service level")
+            if not callable(carrier.estimate_arrival):
+                raise PluginRejected(f"carrier {carrier.name!r}: estimate_arrival is not callable")
+            taken = self.carrier_owner(carrier.name)
+            if taken is not None or carrier.name in contribution.carriers:
+                raise PluginRejected(
+                    f"carrier {carrier.name!r} is already registered by {taken or 'this plugin'}"
+                )
+            contribution.carriers[carrier.name] = carrier
+
         callbacks: dict[str, Callable[..., None]] = {
             "vintry_register_settings": register_settings,
             "vintry_register_routes": register_router,
             "vintry_register_commands": register_command,
             "vintry_register_migrations": register_migrations,
             "vintry_register_sourcing_strategies": register_sourcing,
+            "vintry_register_campaign_types": register_campaign_type,
+            "vintry_register_carriers": register_carrier,
         }
         for hook_name in REGISTRATION_HOOKS:
             caller = getattr(self.manager.hook, hook_name)
@@ -340,6 +392,36 @@ class PluginHost:
             if record.status == "loaded" and name in record.contribution.sourcing_strategies:
                 return record.name
         return None
+
+    def campaign_type_owner(self, name: str) -> str | None:
+        """The loaded plugin that registered campaign type *name*, if any."""
+        for record in self.records.values():
+            if record.status == "loaded" and name in record.contribution.campaign_types:
+                return record.name
+        return None
+
+    def carrier_owner(self, name: str) -> str | None:
+        """The loaded plugin that registered carrier *name*, if any."""
+        for record in self.records.values():
+            if record.status == "loaded" and name in record.contribution.carriers:
+                return record.name
+        return None
+
+    def carriers(self) -> dict[str, tuple[str, Carrier]]:
+        """Every registered carrier: name → (owning plugin, carrier)."""
+        return {
+            name: (record.name, carrier)
+            for record in self.loaded()
+            for name, carrier in record.contribution.carriers.items()
+        }
+
+    def campaign_types(self) -> dict[str, tuple[str, CampaignType]]:
+        """Every registered campaign type: name → (owning plugin, type)."""
+        return {
+            name: (record.name, campaign_type)
+            for record in self.loaded()
+            for name, campaign_type in record.contribution.campaign_types.items()
+        }
 
     def sourcing_strategies(self) -> dict[str, tuple[str, Any]]:
         """Every registered strategy: name → (owning plugin, strategy)."""

@@ -6,9 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
-from vintry.cli import app
-from vintry.cli.console import console, err_console
+from typer.testing import Result
 from vintry.platform import Platform
 from vintry.settings import VintrySettings
 
@@ -22,28 +20,14 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("VINTRY_DATA_DIR", str(path))
     for name in ("VINTRY_HQ_DATABASE_URL", "VINTRY_SITE_DATABASE_URL", "VINTRY_CONFIG_FILE"):
         monkeypatch.delenv(name, raising=False)
-    # Wide enough that rich tables do not fold the values the tests look for.
-    # Rich reads COLUMNS once, when the console is built, so set the width itself too.
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setattr(console, "width", 200)
-    monkeypatch.setattr(err_console, "width", 200)
     return path
 
 
 @pytest.fixture
-def vintry(data_dir: Path) -> Invoke:
-    """Run ``vintry <args>``; fails the test if the exit code is not *expect*."""
-    runner = CliRunner()
-
-    def invoke(*args: str, expect: int = 0) -> Result:
-        result = runner.invoke(app, list(args))
-        assert result.exit_code == expect, (
-            f"vintry {' '.join(args)} exited {result.exit_code}\n"
-            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\nexception: {result.exception!r}"
-        )
-        return result
-
-    return invoke
+def vintry(data_dir: Path, run_vintry: Invoke) -> Invoke:
+    """Run ``vintry <args>`` on the fresh data directory; fails the test if the exit code
+    is not *expect* (``run_vintry`` of ``core/tests/conftest.py``)."""
+    return run_vintry
 
 
 @pytest.fixture

@@ -8,8 +8,10 @@ The tree::
     └── west (region)
 
 The library: brand ``MT``, category ``BAIJIU``, products ``FEITIAN`` and ``YINGBIN`` with
-SKUs ``FT-500``, ``FT-375`` (Feitian) and ``YB-500`` (Yingbin). Nothing has run the relay
-yet: its first pass builds every site's read models whole.
+SKUs ``FT-500``, ``FT-375`` (Feitian) and ``YB-500`` (Yingbin), made through the catalog
+service, which writes one ``catalog.changed`` event per SKU: the outbox starts with those
+:data:`LIBRARY_EVENTS` events (ids 1–3), and a test's own changes come after them. Nothing
+has run the relay yet: its first pass builds every site's read models whole.
 
 :class:`Changes` writes HQ changes *directly* (rows plus :func:`record_event`, in one HQ
 transaction), as the catalog and order services do, so these tests do not depend on them.
@@ -36,7 +38,7 @@ from vintry.events.outbox import EventType, record_event
 from vintry.events.read_models import SiteRows, current_rows
 from vintry.events.relay import Relay, RelayReport
 from vintry.hookspecs import hookimpl
-from vintry.orders.models import Order, OrderStatus
+from vintry.orders.models import Order, OrderStatus, OutboxEvent
 from vintry.platform import Platform, SiteContext
 from vintry.sites.models import SiteKind
 from vintry_sdk.testing import VintryFactory
@@ -44,6 +46,8 @@ from vintry_sdk.testing import VintryFactory
 HQ, EAST, STORE, WEST = "hq", "east", "east-s1", "west"
 SITES = (HQ, EAST, STORE, WEST)
 ACTOR = Actor(name="relay-test")
+LIBRARY_EVENTS = 3
+"""The outbox events the world's library wrote (one ``catalog.changed`` per SKU created)."""
 
 
 class SimulatedCrash(BaseException):
@@ -328,4 +332,10 @@ def world(
             ),
             actor=ACTOR,
         )
+    with platform.hq.reading() as session:
+        library = [(e.type, e.payload) for e in session.scalars(select(OutboxEvent))]
+    assert library == [
+        ("catalog.changed", {"sku": code}) for code in ("FT-500", "FT-375", "YB-500")
+    ], "the library's SKUs announced themselves, and nothing else did"
+    assert len(library) == LIBRARY_EVENTS
     return World(platform, vintry_factory, Changes(platform, vintry_clock))

@@ -12,7 +12,7 @@ from vintry.events.outbox import record_event
 from vintry.events.relay import DEFAULT_CONSUMER, MAX_FAILURES
 from vintry.platform import Platform
 
-from .conftest import EAST, STORE, WEST, EventRecorder, World, drain
+from .conftest import EAST, LIBRARY_EVENTS, STORE, WEST, EventRecorder, World, drain
 
 
 def _hide_table(platform: Platform, site: str, hidden: bool) -> None:
@@ -28,21 +28,22 @@ def test_a_failing_site_holds_the_cursor_not_the_stream_then_is_dead_lettered_an
 ) -> None:
     platform = world.platform
     relay = world.relay()
-    drain(relay)
+    drain(relay)  # the library's events
     _hide_table(platform, EAST, hidden=True)
-    world.factory.dealer(EAST, "D-BROKEN")  # event 1: fails on east
-    world.changes.set_price(WEST, "FT-500", 111_100)  # event 2: west is fine
+    broken, fine = LIBRARY_EVENTS + 1, LIBRARY_EVENTS + 2
+    world.factory.dealer(EAST, "D-BROKEN")  # event `broken`: fails on east
+    world.changes.set_price(WEST, "FT-500", 111_100)  # event `fine`: west is fine
     admin = world.factory.admin_client()
 
     first = relay.run_once()
     assert (first.read, first.failures, first.applied) == (2, 1, 1)
     assert world.rows(WEST).catalog["FT-500"]["price_fen"] == 111_100, "later events go on"
     # The cursor waits before the failing event; the lag counts both.
-    assert (first.cursor, first.lag, first.pending) == (0, 2, 1)
+    assert (first.cursor, first.lag, first.pending) == (broken - 1, 2, 1)
     assert admin.get("/api/v1/relay/status").json() | {"updated_at": None} == {
         "consumer": DEFAULT_CONSUMER,
-        "cursor": 0,
-        "outbox_max_id": 2,
+        "cursor": broken - 1,
+        "outbox_max_id": fine,
         "lag": 2,
         "dead_letters": 0,
         "updated_at": None,
@@ -54,17 +55,17 @@ def test_a_failing_site_holds_the_cursor_not_the_stream_then_is_dead_lettered_an
         world.changes.clock.advance(minutes=1)
         reports.append(relay.run_once())
     assert [r.dead_lettered for r in reports] == [0] * (MAX_FAILURES - 2) + [1]
-    assert (reports[-1].cursor, reports[-1].lag, reports[-1].pending) == (2, 0, 0)
+    assert (reports[-1].cursor, reports[-1].lag, reports[-1].pending) == (fine, 0, 0)
 
     letters = admin.get("/api/v1/relay/dead-letters").json()
     assert len(letters) == 1
     letter = letters[0]
-    assert letter["event_id"] == 1 and letter["type"] == "dealer.changed"
+    assert letter["event_id"] == broken and letter["type"] == "dealer.changed"
     assert letter["site"] == EAST and letter["consumer"] == DEFAULT_CONSUMER
     assert letter["attempts"] == MAX_FAILURES and letter["resolved_at"] is None
     assert "read_dealers" in letter["error"] and letter["payload"] == {"dealer": "D-BROKEN"}
     status = admin.get("/api/v1/relay/status").json()
-    assert (status["cursor"], status["lag"], status["dead_letters"]) == (2, 0, 1)
+    assert (status["cursor"], status["lag"], status["dead_letters"]) == (fine, 0, 1)
 
     # Still broken: the retry fails, the letter stays open with one more attempt.
     again = admin.post(f"/api/v1/relay/dead-letters/{letter['id']}/retry")
@@ -133,7 +134,10 @@ def test_a_plugin_that_keeps_failing_gets_its_own_dead_letter(world: World) -> N
     [letter] = list_dead_letters(platform)
     assert letter.consumer == "plugin:recorder" and letter.site == EAST
     assert letter.error == "RuntimeError: recorder refuses dealer.changed"
-    assert [t for i, t, _ in recorder.received if i.startswith("outbox:")] == ["price.changed"]
+    # Everything but the refused dealer event: the library's, then the price.
+    assert [t for i, t, _ in recorder.received if i.startswith("outbox:")] == [
+        "catalog.changed"
+    ] * LIBRARY_EVENTS + ["price.changed"]
 
     assert retry_dead_letter(platform, letter.id).resolved_at is None
     recorder.fail_on = set()
@@ -152,9 +156,13 @@ def test_lag_is_the_outbox_high_minus_the_cursor(world: World) -> None:
     assert admin.get("/api/v1/relay/status").json()["lag"] == 5
 
     report = relay.run_once(batch=2)
-    assert (report.read, report.cursor, report.lag) == (2, 2, 3)
+    assert (report.read, report.cursor, report.lag) == (2, LIBRARY_EVENTS + 2, 3)
     status = admin.get("/api/v1/relay/status").json()
-    assert (status["cursor"], status["outbox_max_id"], status["lag"]) == (2, 5, 3)
+    assert (status["cursor"], status["outbox_max_id"], status["lag"]) == (
+        LIBRARY_EVENTS + 2,
+        LIBRARY_EVENTS + 5,
+        3,
+    )
     assert world.rows(STORE).catalog["FT-500"]["price_fen"] == 140_000, "rows read HQ now"
     drain(relay)
     assert relay_status(platform).lag == 0
@@ -186,7 +194,8 @@ def test_a_gap_in_the_outbox_is_awaited_on_postgresql_until_it_times_out(
         assert (report.cursor, report.pending) == (report.cursor, 0)
         assert report.lag == 0
         return
-    assert (report.cursor, report.pending) == (1, 1), "the missing id 2 holds the cursor"
+    missing = LIBRARY_EVENTS + 2
+    assert (report.cursor, report.pending) == (missing - 1, 1), "the missing id holds the cursor"
     world.changes.clock.advance(seconds=61)
     report = relay.run_once()
-    assert (report.cursor, report.lag, report.pending) == (3, 0, 0)
+    assert (report.cursor, report.lag, report.pending) == (missing + 1, 0, 0)

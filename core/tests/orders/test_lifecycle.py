@@ -3,10 +3,9 @@ expiry, every illegal move refused, and concurrent changes of one order that can
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -141,13 +140,27 @@ def test_the_timeline_shows_statuses_shipments_tracking_and_arrival(
     with vintry_platform.hq.reading() as session:
         east, hub = session.scalars(select(Warehouse).order_by(Warehouse.id)).all()[:2]
     km = distance_km((hub.latitude, hub.longitude), (east.latitude, east.longitude))
-    days = max(1, math.ceil(km / lifecycle.KM_PER_DAY))
-    assert days > 1
+    assert km > 100
+    # The built-in simulated carrier's standard service: 12 h handling, 500 km a day, 6 h of
+    # last mile; after the hub (half way) only half the haul and the last mile are left.
     shipped_at = vintry_platform.clock.now() - timedelta(hours=5)
     by_number = {s["number"]: s for s in body["shipments"]}
-    assert by_number[near["number"]]["estimated_arrival"] == _iso(shipped_at + timedelta(days=1))
-    assert by_number[far["number"]]["estimated_arrival"] == _iso(shipped_at + timedelta(days=days))
-    assert body["estimated_arrival"] == _iso(shipped_at + timedelta(days=days))
+    near_eta = shipped_at + timedelta(hours=18)
+    far_eta = vintry_platform.clock.now() + timedelta(days=km / 2 / 500) + timedelta(hours=6)
+    assert by_number[near["number"]]["estimated_arrival"] == _iso(near_eta)
+    assert by_number[far["number"]]["carrier"] == "simulated"
+    assert by_number[far["number"]]["service_level"] == "standard"
+    assert by_number[far["number"]]["state"] == "in_transit"
+    far_nodes = by_number[far["number"]]["tracking"]
+    assert [n["node"] for n in far_nodes] == ["left_warehouse", "in_transfer"]
+    # Recomputed on every event: the estimate made at departure is kept on its node
+    # (the shipment keeps its distance to 0.1 km, a few seconds of haul).
+    departed_eta = shipped_at + timedelta(hours=18) + timedelta(days=km / 500)
+    assert abs(_parse(far_nodes[0]["estimated_arrival"]) - departed_eta) < timedelta(seconds=10)
+    assert abs(_parse(by_number[far["number"]]["estimated_arrival"]) - far_eta) < timedelta(
+        seconds=10
+    )
+    assert body["estimated_arrival"] == by_number[far["number"]]["estimated_arrival"]
 
     assert dealer.track(number, near["number"], "signed_for").status_code == 201
     assert dealer.track(number, far["number"], "signed_for").status_code == 201
@@ -163,6 +176,11 @@ def test_the_timeline_shows_statuses_shipments_tracking_and_arrival(
     assert operator.get(f"/api/v1/orders/{number}/timeline").status_code == 404
     east_operator = vintry_factory.client_for("site_operator", shop.region)
     assert east_operator.get(f"/api/v1/orders/{number}/timeline").status_code == 200
+
+
+def _parse(value: str) -> datetime:
+    """An API timestamp as an aware datetime."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _iso(moment: object) -> str:

@@ -266,7 +266,7 @@ def test_builtin_events_log_is_always_enabled_and_cannot_be_turned_off(
 
     caplog.set_level(logging.INFO, logger="vintry.events")
     report = vintry_platform.emit("order.placed", "west", {"order": "SO-1"})
-    assert report.delivered == [BUILTIN]
+    assert report.delivered == ["vintry-campaigns", BUILTIN]
     assert any(
         record.name == "vintry.events" and report.event_id in record.getMessage()
         and "west" in record.getMessage()

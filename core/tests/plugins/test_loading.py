@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 from vintry.platform import Platform
-from vintry.plugins import PluginHost, PluginRecord, installed_sdk_version
+from vintry.plugins import BUILTIN_PLUGINS, PluginHost, PluginRecord, installed_sdk_version
 from vintry.settings import VintrySettings
 from vintry_sdk import Event, hookimpl
 
@@ -28,7 +28,7 @@ EVENT = Event(id="e-1", type="test.ping", site="hq", occurred_at=datetime(2026, 
 # Hooks pass ``site`` through; the host needs no real one (the built-in logs its code).
 SITE = SimpleNamespace(code="hq")
 BUILTIN = "vintry-events-log"
-BUILTINS = ["vintry-dealer-credit", BUILTIN, "vintry-sourcing-basic"]  # every built-in, by name
+BUILTINS = sorted(name for name, _module in BUILTIN_PLUGINS)  # every built-in, by name
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,8 @@ def assert_good_plugin_works(host: PluginHost, good_module: str) -> None:
     everyone = frozenset(record.name for record in host.records.values())
     callers = [impl.plugin_name for impl in host.hooks_for(everyone).implementations(
         "vintry_handle_event")]
-    assert sorted(callers) == ["good", BUILTIN]  # no refused plugin is ever called
+    # no refused plugin is ever called; the built-ins that handle events are
+    assert sorted(callers) == ["good", "vintry-campaigns", BUILTIN]
     host.hooks_for(everyone).vintry_handle_event(event=EVENT, site=SITE)
     assert module_attr(good_module, "calls") == [(EVENT, SITE)]
 
@@ -411,7 +412,7 @@ def test_loading_is_lazy_and_idempotent(fake_install: FakeInstall) -> None:
     assert discoveries == [1]
     assert module_attr(good.value, "registrations") == ["settings"]
     impls = host.manager.hook.vintry_handle_event.get_hookimpls()
-    assert sorted(impl.plugin_name for impl in impls) == ["good", BUILTIN]
+    assert sorted(impl.plugin_name for impl in impls) == ["good", "vintry-campaigns", BUILTIN]
 
 
 def test_platform_loads_its_plugin_host_once(tmp_path: Path) -> None:
@@ -438,4 +439,4 @@ def test_builtin_events_log_is_loaded_like_any_plugin() -> None:
     # Built-ins are enabled everywhere: even an empty set of enabled plugins reaches them
     # once the platform adds builtin_names() (see test_enablement), and never any other.
     callers = host.hooks_for(host.builtin_names()).implementations("vintry_handle_event")
-    assert [impl.plugin_name for impl in callers] == [BUILTIN]
+    assert sorted(impl.plugin_name for impl in callers) == ["vintry-campaigns", BUILTIN]

@@ -18,14 +18,24 @@ from importlib.metadata import PackageNotFoundError, version
 
 from vintry.accounts.permissions import Permission
 from vintry.api.security import RequestScope, authorize, public
+from vintry.campaigns.selection import live_campaigns
 from vintry.clock import Clock, ManualClock
 from vintry.contracts import (
     AdjustmentCandidate,
     Allocation,
+    CampaignSelection,
+    CampaignSkip,
+    CampaignSkuView,
+    CampaignType,
+    CampaignTypeRegistration,
+    CampaignView,
+    Carrier,
+    CarrierRegistration,
     CartDraft,
     CommandsRegistration,
     DealerView,
     Event,
+    GiftLine,
     MigrationsRegistration,
     OrderDraft,
     OrderLineView,
@@ -34,11 +44,14 @@ from vintry.contracts import (
     PricedLine,
     ResourceClaim,
     RoutesRegistration,
+    ServiceLevel,
     SettingsRegistration,
+    ShipmentProgress,
     SourcingPlan,
     SourcingRegistration,
     SourcingRequest,
     SourcingStrategy,
+    TrackingNodeView,
     WarehouseOption,
 )
 from vintry.errors import (
@@ -49,7 +62,9 @@ from vintry.errors import (
     VintryError,
 )
 from vintry.hookspecs import hookimpl
+from vintry.money import from_fen, prorate, to_fen
 from vintry.platform import Platform, SiteContext
+from vintry.sourcing.planner import SourcingContext, current_sourcing, plan_cost
 
 try:
     __version__ = version("vintry-sdk")
@@ -59,12 +74,21 @@ except PackageNotFoundError:
 __all__ = [
     "AdjustmentCandidate",
     "Allocation",
+    "CampaignSelection",
+    "CampaignSkip",
+    "CampaignSkuView",
+    "CampaignType",
+    "CampaignTypeRegistration",
+    "CampaignView",
+    "Carrier",
+    "CarrierRegistration",
     "CartDraft",
     "Clock",
     "CommandsRegistration",
     "Conflict",
     "DealerView",
     "Event",
+    "GiftLine",
     "InvalidInput",
     "ManualClock",
     "MigrationsRegistration",
@@ -80,16 +104,26 @@ __all__ = [
     "RequestScope",
     "ResourceClaim",
     "RoutesRegistration",
+    "ServiceLevel",
     "SettingsRegistration",
+    "ShipmentProgress",
     "SiteContext",
+    "SourcingContext",
     "SourcingPlan",
     "SourcingRegistration",
     "SourcingRequest",
     "SourcingStrategy",
+    "TrackingNodeView",
     "VintryError",
     "WarehouseOption",
     "__version__",
     "authorize",
+    "current_sourcing",
+    "from_fen",
     "hookimpl",
+    "live_campaigns",
+    "plan_cost",
+    "prorate",
     "public",
+    "to_fen",
 ]

@@ -48,6 +48,9 @@ class Permission(enum.StrEnum):
     CREDIT_MANAGE = "credit:manage"
     RELAY_READ = "relay:read"
     RELAY_MANAGE = "relay:manage"
+    CAMPAIGNS_READ = "campaigns:read"
+    CAMPAIGNS_WRITE = "campaigns:write"
+    CAMPAIGN_TEMPLATES_WRITE = "campaign_templates:write"
 
 
 DEALER_ACTS: frozenset[Permission] = frozenset({Permission.ORDERS_PLACE})
@@ -75,6 +78,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.PRICES_WRITE,
             Permission.STOCK_READ,
             Permission.ORDERS_READ,
+            Permission.CAMPAIGNS_READ,
+            Permission.CAMPAIGNS_WRITE,
         }
     ),
     Role.DEALER: frozenset(

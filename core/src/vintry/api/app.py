@@ -28,6 +28,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     """Build the API for *platform* (a default one from the environment if omitted)."""
     from vintry.accounts.api import router as accounts_router
     from vintry.api.health import router as health_router
+    from vintry.campaigns.api import router as campaigns_router
     from vintry.catalog.api import router as catalog_router
     from vintry.dealers.api import router as dealers_router
     from vintry.events.api import router as relay_router
@@ -38,6 +39,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     from vintry.orders.lifecycle_api import router as lifecycle_router
     from vintry.sites.api import router as sites_router
     from vintry.sites.plugins_api import router as plugins_router
+    from vintry.sourcing.api import router as sourcing_router
 
     platform = platform or Platform()
     app = FastAPI(
@@ -68,6 +70,8 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         catalog_router,
         plugins_router,
         relay_router,
+        campaigns_router,
+        sourcing_router,
     ):
         app.include_router(router)
     for record in platform.plugins.loaded():

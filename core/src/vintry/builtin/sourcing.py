@@ -27,9 +27,10 @@ EARTH_RADIUS_KM = 6371.0088
 def distance_km(a: tuple[Decimal, Decimal], b: tuple[Decimal, Decimal]) -> float:
     """Great-circle distance between two (latitude, longitude) points, in kilometres."""
     lat1, lon1, lat2, lon2 = (math.radians(float(v)) for v in (*a, *b))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(
-        (lon2 - lon1) / 2
-    ) ** 2
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))
 
 

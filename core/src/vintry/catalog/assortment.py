@@ -22,6 +22,7 @@ from vintry.audit.service import record_change
 from vintry.catalog.lookup import find_sku
 from vintry.catalog.models import AssortmentHide, Sku
 from vintry.catalog.schemas import AssortmentOut
+from vintry.events.outbox import EventType, record_event
 from vintry.platform import Platform
 from vintry.sites.directory import SiteDirectory
 from vintry.sites.inheritance import Layer, Narrowing, NarrowingRule, Resolved, resolve
@@ -94,7 +95,10 @@ def assortment_out(
 
 
 def hide_sku(platform: Platform, site_code: str, sku_code: str, *, actor: Actor) -> AssortmentOut:
-    """Hide a SKU at site *site_code* and its whole subtree (audited; idempotent)."""
+    """Hide a SKU at site *site_code* and its whole subtree (audited; idempotent).
+
+    A change writes an ``assortment.changed`` event of the site; a repeat writes nothing.
+    """
     return _set_hidden(platform, site_code, sku_code, hidden=True, actor=actor)
 
 
@@ -131,5 +135,12 @@ def _set_hidden(
                 object_id=sku.code,
                 before={"hidden": not hidden},
                 after={"hidden": hidden},
+            )
+            record_event(
+                session,
+                type=EventType.ASSORTMENT_CHANGED,
+                site=site_code,
+                payload={"sku": sku.code},
+                now=now,
             )
         return assortment_out(session, directory, site_code, sku)

@@ -21,10 +21,10 @@ prices are held to.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,7 +35,8 @@ from vintry.catalog.assortment import offered_at
 from vintry.catalog.lookup import find_sku
 from vintry.catalog.models import PriceFloorRule, SitePrice, Sku
 from vintry.catalog.schemas import FloorOut, FloorSet, SitePriceOut, SitePricePage
-from vintry.errors import Conflict, InvalidInput
+from vintry.errors import Conflict, InvalidInput, VintryError
+from vintry.events.outbox import EventType, record_event
 from vintry.money import from_fen, to_fen
 from vintry.platform import Platform
 from vintry.sites.directory import SiteDirectory
@@ -437,16 +438,152 @@ def _floor_json(bounds: FloorBounds | None) -> dict[str, Any] | None:
     }
 
 
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class _OwnValue(Generic[V]):
+    """What tells a site's own price from its own floor when either is set or cleared.
+
+    Both are one row per (site, SKU), checked against the floors of the subtree they reach,
+    audited as ``<subject>.set`` / ``<subject>.clear``; :func:`_change_own` does the rest.
+    """
+
+    subject: str
+    """The audit object type, and the prefix of its actions."""
+    model: type[SitePrice] | type[PriceFloorRule]
+    layer: Callable[[SkuLayers], dict[str, V]]
+    """The sites' own values of this kind, in the SKU's layers."""
+    columns: Callable[[V], dict[str, Any]]
+    """The row's columns for a value."""
+    as_json: Callable[[V | None], dict[str, Any] | None]
+    """The audit form of a value (``None``: not set)."""
+    refusal: Callable[[SkuLayers, SiteDirectory, str, V | None], VintryError | None]
+    """Why the layers, with the site's new value, cannot stand; ``None`` if they can."""
+    event: EventType | None
+    """The outbox event a change writes, for the site whose value it is."""
+
+
+def _price_refusal(
+    layers: SkuLayers, directory: SiteDirectory, site_code: str, price_fen: int | None
+) -> VintryError | None:
+    # Clearing a price can refuse too: the inherited price may be under a floor set below.
+    violations = layers.violations(directory, site_code)
+    if not violations:
+        return None
+    cause = "" if price_fen is not None else f"without site {site_code!r}'s own price, "
+    return _below_floor(violations, cause)
+
+
+def _floor_refusal(
+    layers: SkuLayers, directory: SiteDirectory, site_code: str, bounds: FloorBounds | None
+) -> VintryError | None:
+    if bounds is None:
+        return None  # clearing a floor only loosens
+    violations = layers.violations(directory, site_code)
+    if not violations:
+        return None
+    more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+    return Conflict(
+        f"the floor would be crossed by prices already in force: {violations[0].describe()}{more}",
+        code="floor_conflicts_with_prices",
+        field="floor",
+        details={"violations": [v.details() for v in violations]},
+    )
+
+
+_SITE_PRICE = _OwnValue[int](
+    subject="site_price",
+    model=SitePrice,
+    layer=lambda layers: layers.prices,
+    columns=lambda price_fen: {"price_fen": price_fen},
+    as_json=_price_json,
+    refusal=_price_refusal,
+    event=EventType.PRICE_CHANGED,
+)
+# A floor changes no price in force (it refuses prices instead), so the read models, which
+# hold the price in force, have nothing to learn from it: no event.
+_FLOOR = _OwnValue[FloorBounds](
+    subject="price_floor",
+    model=PriceFloorRule,
+    layer=lambda layers: layers.floors,
+    columns=lambda bounds: {"min_price_fen": bounds[0], "max_discount_bp": bounds[1]},
+    as_json=_floor_json,
+    refusal=_floor_refusal,
+    event=None,
+)
+
+
+def _change_own(
+    platform: Platform,
+    kind: _OwnValue[V],
+    site_code: str,
+    sku_code: str,
+    value: V | None,
+    *,
+    actor: Actor,
+) -> SitePriceOut:
+    """Set (or, with ``None``, clear) site *site_code*'s own value of *kind* for a SKU.
+
+    One HQ transaction with the SKU's row locked: the new value is checked against every
+    site it reaches and refused whole, or written with its audit entry and its outbox
+    event. Setting what is already there writes nothing.
+    """
+    directory = platform.directory()
+    site = directory.get(site_code)
+    with platform.hq.transaction() as session:
+        sku = find_sku(session, sku_code, for_update=True)
+        layers = SkuLayers.load(session, directory, sku)
+        own = kind.layer(layers)
+        before = own.get(site_code)
+        if before != value:
+            if value is None:
+                del own[site_code]
+            else:
+                own[site_code] = value
+            refused = kind.refusal(layers, directory, site_code, value)
+            if refused is not None:
+                raise refused
+            now = platform.clock.now()
+            row = session.get(kind.model, (site.id, sku.id))
+            if value is None:
+                session.delete(row)
+            else:
+                columns = {**kind.columns(value), "updated_at": now}
+                if row is None:
+                    session.add(kind.model(site_id=site.id, sku_id=sku.id, **columns))
+                else:
+                    for column, column_value in columns.items():
+                        setattr(row, column, column_value)
+            session.flush()
+            record_change(
+                session,
+                at=now,
+                site_id=site.id,
+                actor=actor,
+                action=f"{kind.subject}.{'clear' if value is None else 'set'}",
+                object_type=kind.subject,
+                object_id=sku.code,
+                before=kind.as_json(before),
+                after=kind.as_json(value),
+            )
+            if kind.event is not None:
+                record_event(
+                    session, type=kind.event, site=site_code, payload={"sku": sku.code}, now=now
+                )
+        return site_price_out(session, directory, site_code, sku)
+
+
 def set_site_price(
     platform: Platform, site_code: str, sku_code: str, price: Decimal, *, actor: Actor
 ) -> SitePriceOut:
     """Set site *site_code*'s own price of a SKU, for itself and the sites inheriting it.
 
     Refused with 422 ``below_price_floor`` (nothing written) if the price would cross the
-    floor in force at the site or at any descendant that inherits it.
+    floor in force at the site or at any descendant that inherits it. A change writes a
+    ``price.changed`` event of the site.
     """
-    price_fen = to_fen(price)
-    return _change_price(platform, site_code, sku_code, price_fen, actor=actor)
+    return _change_own(platform, _SITE_PRICE, site_code, sku_code, to_fen(price), actor=actor)
 
 
 def clear_site_price(
@@ -457,52 +594,7 @@ def clear_site_price(
     Idempotent. Refused with 422 ``below_price_floor`` if the inherited price would cross a
     floor set at the site or below it.
     """
-    return _change_price(platform, site_code, sku_code, None, actor=actor)
-
-
-def _change_price(
-    platform: Platform, site_code: str, sku_code: str, price_fen: int | None, *, actor: Actor
-) -> SitePriceOut:
-    directory = platform.directory()
-    site = directory.get(site_code)
-    with platform.hq.transaction() as session:
-        sku = find_sku(session, sku_code, for_update=True)
-        layers = SkuLayers.load(session, directory, sku)
-        before = layers.prices.get(site_code)
-        if before != price_fen:
-            if price_fen is None:
-                del layers.prices[site_code]
-            else:
-                layers.prices[site_code] = price_fen
-            violations = layers.violations(directory, site_code)
-            if violations:
-                cause = (
-                    "" if price_fen is not None else (f"without site {site_code!r}'s own price, ")
-                )
-                raise _below_floor(violations, cause)
-            now = platform.clock.now()
-            row = session.get(SitePrice, (site.id, sku.id))
-            if price_fen is None:
-                session.delete(row)
-            elif row is None:
-                session.add(
-                    SitePrice(site_id=site.id, sku_id=sku.id, price_fen=price_fen, updated_at=now)
-                )
-            else:
-                row.price_fen, row.updated_at = price_fen, now
-            session.flush()
-            record_change(
-                session,
-                at=now,
-                site_id=site.id,
-                actor=actor,
-                action="site_price.set" if price_fen is not None else "site_price.clear",
-                object_type="site_price",
-                object_id=sku.code,
-                before=_price_json(before),
-                after=_price_json(price_fen),
-            )
-        return site_price_out(session, directory, site_code, sku)
+    return _change_own(platform, _SITE_PRICE, site_code, sku_code, None, actor=actor)
 
 
 def set_price_floor(
@@ -519,71 +611,11 @@ def set_price_floor(
         None if request.min_price is None else to_fen(request.min_price),
         request.max_discount_bp,
     )
-    return _change_floor(platform, site_code, sku_code, bounds, actor=actor)
+    return _change_own(platform, _FLOOR, site_code, sku_code, bounds, actor=actor)
 
 
 def clear_price_floor(
     platform: Platform, site_code: str, sku_code: str, *, actor: Actor
 ) -> SitePriceOut:
     """Remove the floor set at site *site_code* (idempotent); floors set above still hold."""
-    return _change_floor(platform, site_code, sku_code, None, actor=actor)
-
-
-def _change_floor(
-    platform: Platform,
-    site_code: str,
-    sku_code: str,
-    bounds: FloorBounds | None,
-    *,
-    actor: Actor,
-) -> SitePriceOut:
-    directory = platform.directory()
-    site = directory.get(site_code)
-    with platform.hq.transaction() as session:
-        sku = find_sku(session, sku_code, for_update=True)
-        layers = SkuLayers.load(session, directory, sku)
-        before = layers.floors.get(site_code)
-        if before != bounds:
-            if bounds is None:
-                del layers.floors[site_code]
-            else:
-                layers.floors[site_code] = bounds
-                violations = layers.violations(directory, site_code)
-                if violations:
-                    raise Conflict(
-                        f"the floor would be crossed by prices already in force: "
-                        f"{violations[0].describe()}"
-                        + (f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""),
-                        code="floor_conflicts_with_prices",
-                        field="floor",
-                        details={"violations": [v.details() for v in violations]},
-                    )
-            now = platform.clock.now()
-            row = session.get(PriceFloorRule, (site.id, sku.id))
-            if bounds is None:
-                session.delete(row)
-            elif row is None:
-                session.add(
-                    PriceFloorRule(
-                        site_id=site.id,
-                        sku_id=sku.id,
-                        min_price_fen=bounds[0],
-                        max_discount_bp=bounds[1],
-                        updated_at=now,
-                    )
-                )
-            else:
-                row.min_price_fen, row.max_discount_bp, row.updated_at = (*bounds, now)
-            session.flush()
-            record_change(
-                session,
-                at=now,
-                site_id=site.id,
-                actor=actor,
-                action="price_floor.set" if bounds is not None else "price_floor.clear",
-                object_type="price_floor",
-                object_id=sku.code,
-                before=_floor_json(before),
-                after=_floor_json(bounds),
-            )
-        return site_price_out(session, directory, site_code, sku)
+    return _change_own(platform, _FLOOR, site_code, sku_code, None, actor=actor)

@@ -3,7 +3,9 @@ catalog of a site. No HTTP here.
 
 The library is one, HQ's: its changes are audited on the root site whatever site a request
 addresses. Each change goes through a session-level function (``add_*`` / ``change_*``)
-that the API and the CSV importer share, so both validate, refuse and audit alike.
+that the API and the CSV importer share, so both validate, refuse and audit alike; SKU and
+product changes also write their ``catalog.changed`` outbox event there, in the change's
+transaction, so the sites' read models follow (``docs/sync.md``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from vintry.catalog.schemas import (
     SkuUpdate,
 )
 from vintry.errors import Conflict, InvalidInput, NotFound
+from vintry.events.outbox import EventType, record_event
 from vintry.inventory.service import eligible_warehouse_ids
 from vintry.inventory.stock import available
 from vintry.money import from_fen, to_fen
@@ -87,6 +90,15 @@ class LibraryWrite:
             object_id=code,
             before=before,
             after=after,
+        )
+
+    def announce(self, session: Session, payload: dict[str, Any]) -> None:
+        """Write the ``catalog.changed`` outbox event of a library change (a key of the
+        module table in :mod:`vintry.events.outbox`), in the change's transaction."""
+        root = self.directory.root
+        assert root is not None and root.id == self.root_id
+        record_event(
+            session, type=EventType.CATALOG_CHANGED, site=root.code, payload=payload, now=self.at
         )
 
 
@@ -341,7 +353,8 @@ def add_product(session: Session, write: LibraryWrite, request: ProductCreate) -
 def change_product(
     session: Session, write: LibraryWrite, product: Product, request: ProductUpdate
 ) -> bool:
-    """Apply *request* to *product*; audited and ``True`` only if something changed."""
+    """Apply *request* to *product*; audited, announced to the sites (``catalog.changed``)
+    and ``True`` only if something changed."""
     before = product_out(session, product).model_dump()
     changes = request.model_dump(exclude_unset=True)
     if "name" in changes:
@@ -358,6 +371,7 @@ def change_product(
     if after == before:
         return False
     write.audit(session, "product", product.code, before, after)
+    write.announce(session, {"product": product.code})
     return True
 
 
@@ -470,7 +484,8 @@ def _refuse_taken_barcode(session: Session, barcode: str | None, sku_id: int | N
 
 
 def add_sku(session: Session, write: LibraryWrite, request: SkuCreate) -> Sku:
-    """Create a SKU of a product with its base price (audited)."""
+    """Create a SKU of a product with its base price (audited; a ``catalog.changed``
+    event tells the sites)."""
     _refuse_taken(session, Sku, request.code, "sku")
     product = find_product(session, request.product)
     _refuse_taken_barcode(session, request.barcode, None)
@@ -491,6 +506,7 @@ def add_sku(session: Session, write: LibraryWrite, request: SkuCreate) -> Sku:
     session.add(sku)
     _flush(session, "sku", request.code)
     write.audit(session, "sku", sku.code, None, _sku_json(session, sku))
+    write.announce(session, {"sku": sku.code})
     return sku
 
 
@@ -510,7 +526,8 @@ def change_sku(session: Session, write: LibraryWrite, sku: Sku, request: SkuUpda
     """Apply *request* to *sku* (locked by the caller if the base price may change).
 
     A new base price is refused (409 ``floor_conflicts_with_prices``) if some site's price
-    in force would cross its floor under it. Audited and ``True`` only if something changed.
+    in force would cross its floor under it. Audited, announced to the sites
+    (``catalog.changed``) and ``True`` only if something changed.
     """
     before = _sku_json(session, sku)
     changes = request.model_dump(exclude_unset=True)
@@ -532,6 +549,7 @@ def change_sku(session: Session, write: LibraryWrite, sku: Sku, request: SkuUpda
     sku.updated_at = write.at
     _flush(session, "sku", sku.code)
     write.audit(session, "sku", sku.code, before, after)
+    write.announce(session, {"sku": sku.code})
     return True
 
 

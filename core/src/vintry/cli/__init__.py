@@ -12,11 +12,13 @@ if TYPE_CHECKING:
 from vintry.cli import (
     catalog,
     dealers,
+    orders,
     plugins,
     relay,
     serve,
     setup,
     sites,
+    sourcing,
     stock,
     tokens,
     users,
@@ -38,7 +40,9 @@ app.add_typer(users.app, name="user")
 app.add_typer(tokens.app, name="token")
 app.add_typer(plugins.app, name="plugins")
 app.add_typer(stock.app, name="stock")
+app.add_typer(orders.app, name="orders")
 app.add_typer(relay.app, name="relay")
+app.add_typer(sourcing.app, name="sourcing")
 
 
 def add_plugin_commands(target: typer.Typer, host: PluginHost | None = None) -> None:

@@ -94,22 +94,42 @@ def demo(
     dealers_per_region: int = typer.Option(
         6, "--dealers-per-region", min=0, max=99, help="Dealers generated per regional center."
     ),
+    orders_per_region: int = typer.Option(
+        2,
+        "--orders-per-region",
+        min=0,
+        max=50,
+        help="Orders of the ninety-day history per regional center (0: no history).",
+    ),
 ) -> None:
-    """Seed the demo brand: HQ, 32 regional centers, warehouses, dealers and users.
+    """Seed the demo brand: HQ, 32 regional centers, warehouses, dealers and users, the
+    catalog with stock, and ninety days of orders (paid, shipped, delivered, cancelled,
+    returned).
 
     Idempotent: what exists (by code) is left alone, so running it again creates nothing.
     """
     started = time.perf_counter()
     with open_platform() as platform, progress_bar() as progress:
-        task = progress.add_task("Seeding regions", total=len(REGIONS))
+        regions = progress.add_task("Seeding regions", total=len(REGIONS))
+        orders = progress.add_task("Order history", total=None, start=False)
 
         def on_step(region: DemoRegion) -> None:
-            progress.update(task, advance=1, description=f"Seeded {region.code}")
+            progress.update(regions, advance=1, description=f"Seeded {region.code}")
+
+        def on_order(done: int, planned: int) -> None:
+            progress.start_task(orders)
+            progress.update(orders, completed=done, total=planned)
 
         report = seed_demo(
-            platform, actor=cli_actor(), dealers_per_region=dealers_per_region, on_step=on_step
+            platform,
+            actor=cli_actor(),
+            dealers_per_region=dealers_per_region,
+            orders_per_region=orders_per_region,
+            on_step=on_step,
+            on_order=on_order,
         )
-        progress.update(task, description="Seeded regions")
+        progress.update(regions, description="Seeded regions")
+        progress.update(orders, description="Played the order history")
     elapsed = time.perf_counter() - started
     table = Table(title="Demo brand")
     table.add_column("objects")
@@ -118,6 +138,18 @@ def demo(
     for kind, count in report.counts.items():
         table.add_row(kind, str(count.created), str(count.present))
     console.print(table)
+    history = report.history
+    if history.orders_created:
+        statuses = ", ".join(f"{n} {status}" for status, n in history.statuses.most_common())
+        reasons = ", ".join(f"{n} {reason}" for reason, n in history.returns.most_common())
+        console.print(
+            f"Order history: {history.orders_created} order(s) over the last ninety days "
+            f"({statuses}); {sum(history.returns.values())} return(s)"
+            + (f" ({reasons})" if reasons else "")
+            + "."
+        )
+    for problem in history.problems:
+        console.print(f"[yellow]history step refused:[/yellow] {escape(problem)}")
     console.print(f"[green]Done[/green] in {elapsed:.1f}s: {report.created} object(s) created.")
     if report.admin_token is not None:
         show_admin_token(report.admin_token)

@@ -1,14 +1,16 @@
-"""Seeding the demo brand: HQ, its 32 regional centers, warehouses, dealers and users.
+"""Seeding the demo brand: HQ, its 32 regional centers, warehouses, dealers and users, the
+liquor catalog with stock, and about ninety days of order history (:mod:`vintry.demo.history`).
 
 Everything goes through the same services the API uses, so the demo is audited and validated
 like real data. Seeding is idempotent: objects are looked up by code first and only what is
-missing is created, so a second run creates nothing and succeeds.
+missing is created (orders by their idempotency keys), so a second run creates nothing and
+succeeds.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -35,6 +37,7 @@ from vintry.demo.data import (
     DemoWarehouse,
     demo_dealers,
 )
+from vintry.demo.history import HistoryReport, seed_order_history
 from vintry.inventory import stock
 from vintry.inventory.models import Stock, Warehouse
 from vintry.inventory.schemas import WarehouseCreate
@@ -72,6 +75,10 @@ class DemoReport:
     users: SeedCount = field(default_factory=SeedCount)
     skus: SeedCount = field(default_factory=SeedCount)
     stock_rows: SeedCount = field(default_factory=SeedCount)
+    credit_lines: SeedCount = field(default_factory=SeedCount)
+    orders: SeedCount = field(default_factory=SeedCount)
+    history: HistoryReport = field(default_factory=HistoryReport)
+    """How the order history went: final statuses, returns, refused steps."""
     admin_token: str | None = None
 
     @property
@@ -84,6 +91,8 @@ class DemoReport:
             "users": self.users,
             "skus": self.skus,
             "stock rows": self.stock_rows,
+            "credit lines": self.credit_lines,
+            "orders": self.orders,
         }
 
     @property
@@ -106,15 +115,24 @@ def seed_demo(
     platform: Platform,
     *,
     actor: Actor,
+    regions: Sequence[DemoRegion] = REGIONS,
     dealers_per_region: int = 6,
+    orders_per_region: int = 2,
     on_step: Callable[[DemoRegion], None] | None = None,
+    on_order: Callable[[int, int], None] | None = None,
 ) -> DemoReport:
     """Seed the demo brand into *platform*, initialising it first if needed.
 
-    :param platform: the deployment to seed.
+    :param platform: the deployment to seed. While the order history is played, its
+        ``clock`` is a manual clock walking the last ninety days: use a platform nothing
+        else shares (the ``vintry demo`` process).
     :param actor: who the audit log attributes the changes to.
+    :param regions: the regional centers to seed (all 32 by default; fewer for a quick
+        demo or a test).
     :param dealers_per_region: dealers generated per regional center (see ``demo_dealers``).
+    :param orders_per_region: orders of the history per regional center (0: none).
     :param on_step: told after each region is complete, for progress reporting.
+    :param on_order: told ``(orders handled, orders planned)`` as the history is played.
     :returns: counts of what was created and what was already there.
     """
     report = DemoReport()
@@ -139,7 +157,7 @@ def seed_demo(
 
     for hub in HQ_WAREHOUSES:
         report.warehouses.tally(_ensure_warehouse(platform, hub, None, warehouses, actor))
-    for region in REGIONS:
+    for region in regions:
         _seed_region(
             platform,
             region,
@@ -154,6 +172,19 @@ def seed_demo(
         if on_step is not None:
             on_step(region)
     _seed_catalog_and_stock(platform, report, actor)
+    history = seed_order_history(
+        platform,
+        regions,
+        actor=actor,
+        dealers_per_region=dealers_per_region,
+        orders_per_region=orders_per_region,
+        on_order=on_order,
+    )
+    report.history = history
+    report.credit_lines.created += history.credit_created
+    report.credit_lines.present += history.credit_present
+    report.orders.created += history.orders_created
+    report.orders.present += history.orders_present
     return report
 
 

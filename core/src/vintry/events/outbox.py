@@ -17,6 +17,7 @@ type                       payload (keys the relay reads)              applies t
 ``order.placed``           ``number``                                  the site
 ``order.status_changed``   ``number``                                  the site
 ``return.status_changed``  ``order`` (the order's number), ``number``  the site
+``shipment.status_changed`` ``number`` (the order's), ``shipment``     the site
 ``site.created``           (none)                                      the site (rebuilt)
 =========================  ==========================================  ===================
 
@@ -47,6 +48,7 @@ class EventType(enum.StrEnum):
     ORDER_PLACED = "order.placed"
     ORDER_STATUS_CHANGED = "order.status_changed"
     RETURN_STATUS_CHANGED = "return.status_changed"
+    SHIPMENT_STATUS_CHANGED = "shipment.status_changed"
     SITE_CREATED = "site.created"
 
 
@@ -63,6 +65,7 @@ REQUIRED_KEYS: Mapping[EventType, tuple[str, ...]] = {
     EventType.ORDER_PLACED: ("number",),
     EventType.ORDER_STATUS_CHANGED: ("number",),
     EventType.RETURN_STATUS_CHANGED: ("order",),
+    EventType.SHIPMENT_STATUS_CHANGED: ("number",),
     EventType.SITE_CREATED: (),
 }
 """For each type, the payload keys of which at least one must be present."""

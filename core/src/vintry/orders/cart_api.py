@@ -38,6 +38,10 @@ class CartOut(BaseModel):
     lines: list[dict[str, Any]]
     applied: list[dict[str, Any]]
     rejected: list[dict[str, Any]]
+    campaigns: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Every campaign considered: applied, or why not (code and why).",
+    )
     subtotal: str
     discount: str
     total: str

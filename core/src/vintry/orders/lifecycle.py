@@ -34,7 +34,16 @@ from sqlalchemy.orm import Session
 from vintry.accounts.principal import Actor
 from vintry.audit.service import record_change
 from vintry.builtin.sourcing import distance_km
-from vintry.contracts import DealerView, OrderLineView, OrderView, PaymentResult
+from vintry.contracts import (
+    Carrier,
+    DealerView,
+    OrderLineView,
+    OrderView,
+    PaymentResult,
+    ServiceLevel,
+    ShipmentProgress,
+    TrackingNodeView,
+)
 from vintry.dealers.models import Dealer
 from vintry.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, VintryError
 from vintry.events.outbox import EventType, record_event
@@ -80,6 +89,10 @@ a second delivery attempt) but never go back, and nothing follows ``signed_for``
 SIGNED_FOR = "signed_for"
 KM_PER_DAY = 500
 MIN_TRANSIT_DAYS = 1
+"""The arrival rule when a shipment's carrier is gone or fails: distance at ``KM_PER_DAY``,
+rounded up to whole days, at least ``MIN_TRANSIT_DAYS``."""
+DEFAULT_CARRIER = "simulated"
+"""The built-in carrier (``vintry.builtin.carrier``), used when a shipment names none."""
 
 
 # --- errors ----------------------------------------------------------------------------
@@ -545,11 +558,14 @@ def ship(
     *,
     warehouse: str,
     lines: Sequence[tuple[str, int]],
+    carrier: str | None = None,
+    service_level: str | None = None,
     actor: Actor | None = None,
 ) -> Shipment:
     """Ship *lines* (SKU, units) of order *number* from *warehouse*, all in one HQ
     transaction: the held units leave stock, a shipment with its lines and its first
-    tracking node (``left_warehouse``) is written, and the order becomes
+    tracking node (``left_warehouse``) is written with the carrier's arrival estimate, a
+    ``shipment.status_changed`` event goes to the outbox, and the order becomes
     ``partially_shipped`` or ``shipped``.
 
     Units ship from the order's own allocations at that warehouse. Shipping part of an
@@ -558,6 +574,7 @@ def ship(
     units never become available to anyone else in between.
     """
     directory = platform.directory()
+    service = choose_carrier(platform, carrier, service_level)
     now = platform.clock.now()
     with platform.hq.transaction() as session:
         order = find_order(session, number)
@@ -575,68 +592,252 @@ def ship(
                 code="unknown_warehouse",
                 field="warehouse",
             )
-        pending = _pending_allocations(session, order)
-        wanted = _check_shipment(order, origin, pending, lines)
-        shipped_allocations = _ship_units(session, order, origin.id, pending, wanted, now)
-        shipment = Shipment(
-            number="VS" + new_order_number(int(now.timestamp() * 1000))[2:],
-            order_id=order.id,
-            warehouse_id=origin.id,
-            status=TRACKING_NODES[0],
-            shipped_at=now,
-            estimated_arrival=now + transit_time(session, directory, order, origin),
-            delivered_at=None,
-        )
-        session.add(shipment)
-        session.flush()
-        session.add_all(
-            ShipmentLine(
-                shipment_id=shipment.id,
-                order_line_id=allocation.line_id,
-                allocation_id=allocation.id,
-                quantity=allocation.quantity,
-            )
-            for allocation in shipped_allocations
-        )
-        session.add(
-            TrackingEvent(
-                shipment_id=shipment.id,
-                at=now,
-                node=TRACKING_NODES[0],
-                location=origin.city,
-                note=None,
-            )
-        )
-        for allocation in shipped_allocations:
-            session.execute(
-                update(OrderLine)
-                .where(OrderLine.id == allocation.line_id)
-                .values(shipped_quantity=OrderLine.shipped_quantity + allocation.quantity)
-                .execution_options(synchronize_session=False)
-            )
-        ordered, shipped = session.execute(
-            select(func.sum(OrderLine.quantity), func.sum(OrderLine.shipped_quantity)).where(
-                OrderLine.order_id == order.id
-            )
-        ).one()
-        target = OrderStatus.SHIPPED if shipped == ordered else OrderStatus.PARTIALLY_SHIPPED
-        if target is not current:
-            change_status(session, directory, order, current, target, now)
-        _audit(
-            session,
-            actor,
-            now,
-            order,
-            "order.ship",
-            object_type="shipment",
-            object_id=shipment.number,
-            after={
-                "order": order.number,
-                "warehouse": origin.code,
-                "lines": {sku: units for sku, units in sorted(wanted.items())},
-            },
+        shipment, _current = _ship_from(
+            session, platform, directory, order, current, origin, lines, service, now, actor
         )
     return shipment
+
+
+def dispatch(
+    platform: Platform,
+    number: str,
+    *,
+    carrier: str | None = None,
+    service_level: str | None = None,
+    actor: Actor | None = None,
+) -> list[Shipment]:
+    """Ship everything order *number* still has to ship, **one shipment per warehouse** of
+    its allocations, in one HQ transaction (see :func:`ship` for each)."""
+    directory = platform.directory()
+    service = choose_carrier(platform, carrier, service_level)
+    now = platform.clock.now()
+    with platform.hq.transaction() as session:
+        order = find_order(session, number)
+        current = lock_order(
+            session,
+            order,
+            {OrderStatus.PAID, OrderStatus.PARTIALLY_SHIPPED},
+            OrderStatus.SHIPPED,
+            now,
+        )
+        by_warehouse: dict[int, dict[str, int]] = {}
+        for pending in _pending_allocations(session, order):
+            units = by_warehouse.setdefault(pending.allocation.warehouse_id, {})
+            units[pending.sku] = units.get(pending.sku, 0) + pending.allocation.quantity
+        if not by_warehouse:
+            raise Conflict(
+                f"order {order.number} has nothing left to ship",
+                code="nothing_to_ship",
+                field="number",
+            )
+        origins = {
+            w.id: w
+            for w in session.scalars(select(Warehouse).where(Warehouse.id.in_(by_warehouse)))
+        }
+        shipments = []
+        for warehouse_id in sorted(by_warehouse, key=lambda i: origins[i].code):
+            shipment, current = _ship_from(
+                session,
+                platform,
+                directory,
+                order,
+                current,
+                origins[warehouse_id],
+                sorted(by_warehouse[warehouse_id].items()),
+                service,
+                now,
+                actor,
+            )
+            shipments.append(shipment)
+    return shipments
+
+
+@dataclass(frozen=True)
+class CarrierService:
+    """The carrier and service level a shipment travels with."""
+
+    carrier: Carrier
+    level: ServiceLevel
+
+
+def choose_carrier(
+    platform: Platform, name: str | None, service_level: str | None
+) -> CarrierService:
+    """Carrier *name* (default :data:`DEFAULT_CARRIER`) with *service_level* (default: its
+    first); 422 ``unknown_carrier`` / ``unknown_service_level`` otherwise."""
+    carriers = platform.plugins.carriers()
+    found = carriers.get(name or DEFAULT_CARRIER)
+    if found is None:
+        raise InvalidInput(
+            f"carrier {name or DEFAULT_CARRIER!r} is not registered "
+            f"(known: {', '.join(sorted(carriers)) or 'none'})",
+            code="unknown_carrier",
+            field="carrier",
+        )
+    carrier = found[1]
+    level = carrier.service_level(service_level)
+    if level is None:
+        raise InvalidInput(
+            f"carrier {carrier.name!r} has no service level {service_level!r} "
+            f"(known: {', '.join(lvl.name for lvl in carrier.service_levels)})",
+            code="unknown_service_level",
+            field="service_level",
+        )
+    return CarrierService(carrier, level)
+
+
+def _ship_from(
+    session: Session,
+    platform: Platform,
+    directory: SiteDirectory,
+    order: Order,
+    current: OrderStatus,
+    origin: Warehouse,
+    lines: Sequence[tuple[str, int]],
+    service: CarrierService,
+    now: datetime,
+    actor: Actor | None,
+) -> tuple[Shipment, OrderStatus]:
+    pending = _pending_allocations(session, order)
+    wanted = _check_shipment(order, origin, pending, lines)
+    shipped_allocations = _ship_units(session, order, origin.id, pending, wanted, now)
+    km = distance_to_order(session, directory, order, origin)
+    shipment = Shipment(
+        number="VS" + new_order_number(int(now.timestamp() * 1000))[2:],
+        order_id=order.id,
+        warehouse_id=origin.id,
+        status=TRACKING_NODES[0],
+        shipped_at=now,
+        estimated_arrival=None,
+        delivered_at=None,
+        carrier=service.carrier.name,
+        service_level=service.level.name,
+        distance_km=round(km, 1),
+    )
+    session.add(shipment)
+    session.flush()
+    session.add_all(
+        ShipmentLine(
+            shipment_id=shipment.id,
+            order_line_id=allocation.line_id,
+            allocation_id=allocation.id,
+            quantity=allocation.quantity,
+        )
+        for allocation in shipped_allocations
+    )
+    first = TrackingEvent(
+        shipment_id=shipment.id, at=now, node=TRACKING_NODES[0], location=origin.city, note=None
+    )
+    session.add(first)
+    _estimate(platform, order.number, origin.code, shipment, [first])
+    for allocation in shipped_allocations:
+        session.execute(
+            update(OrderLine)
+            .where(OrderLine.id == allocation.line_id)
+            .values(shipped_quantity=OrderLine.shipped_quantity + allocation.quantity)
+            .execution_options(synchronize_session=False)
+        )
+    ordered, shipped = session.execute(
+        select(func.sum(OrderLine.quantity), func.sum(OrderLine.shipped_quantity)).where(
+            OrderLine.order_id == order.id
+        )
+    ).one()
+    target = OrderStatus.SHIPPED if shipped == ordered else OrderStatus.PARTIALLY_SHIPPED
+    site = directory.by_id(order.site_id).code
+    _shipment_event(session, site, order.number, shipment, first, now)
+    if target is not current:
+        change_status(session, directory, order, current, target, now)
+    _audit(
+        session,
+        actor,
+        now,
+        order,
+        "order.ship",
+        object_type="shipment",
+        object_id=shipment.number,
+        after={
+            "order": order.number,
+            "warehouse": origin.code,
+            "carrier": service.carrier.name,
+            "service_level": service.level.name,
+            "lines": {sku: units for sku, units in sorted(wanted.items())},
+        },
+    )
+    return shipment, target
+
+
+def shipment_state(shipment: Shipment) -> str:
+    """``in_transit`` until signed for, then ``delivered`` (units not shipped yet are
+    ``awaiting_shipment`` on the timeline)."""
+    return "delivered" if shipment.status == SIGNED_FOR else "in_transit"
+
+
+def _shipment_event(
+    session: Session,
+    site: str,
+    number: str,
+    shipment: Shipment,
+    node: TrackingEvent,
+    now: datetime,
+) -> None:
+    record_event(
+        session,
+        type=EventType.SHIPMENT_STATUS_CHANGED,
+        site=site,
+        payload={
+            "number": number,
+            "shipment": shipment.number,
+            "node": node.node,
+            "state": shipment_state(shipment),
+            "at": node.at.isoformat(),
+            "location": node.location,
+            "carrier": shipment.carrier,
+            "estimated_arrival": (
+                shipment.estimated_arrival.isoformat() if shipment.estimated_arrival else None
+            ),
+        },
+        now=now,
+    )
+
+
+def _estimate(
+    platform: Platform,
+    order_number: str,
+    origin_code: str,
+    shipment: Shipment,
+    nodes: Sequence[TrackingEvent],
+) -> None:
+    """Recompute the shipment's arrival from its carrier after its latest node (*nodes*,
+    oldest first), and keep the estimate on that node too. A carrier that is gone or
+    fails leaves the distance rule (:data:`KM_PER_DAY`) in charge."""
+    last = nodes[-1]
+    progress = ShipmentProgress(
+        shipment=shipment.number,
+        order=order_number,
+        carrier=shipment.carrier or DEFAULT_CARRIER,
+        service_level=shipment.service_level or "",
+        origin=origin_code,
+        distance_km=shipment.distance_km or 0.0,
+        shipped_at=shipment.shipped_at,
+        nodes=tuple(TrackingNodeView(node=n.node, at=n.at, location=n.location) for n in nodes),
+    )
+    found = platform.plugins.carriers().get(progress.carrier)
+    eta: datetime | None = None
+    if found is not None:
+        try:
+            eta = found[1].estimate_arrival(progress)
+        except Exception:
+            log.exception(
+                "carrier %s failed to estimate shipment %s", progress.carrier, shipment.number
+            )
+            platform.plugin_faults[found[0]] += 1
+    if eta is None or eta.tzinfo is None:
+        days = max(MIN_TRANSIT_DAYS, math.ceil(progress.distance_km / KM_PER_DAY))
+        eta = shipment.shipped_at + timedelta(days=days)
+    if last.node == SIGNED_FOR:
+        eta = last.at
+    shipment.estimated_arrival = max(eta, last.at)
+    last.estimated_arrival = shipment.estimated_arrival
 
 
 def _pending_allocations(session: Session, order: Order) -> list[_Pending]:
@@ -753,12 +954,11 @@ def _hold(
     return dict(zip(sorted(units), ids, strict=True))
 
 
-def transit_time(
+def distance_to_order(
     session: Session, directory: SiteDirectory, order: Order, origin: Warehouse
-) -> timedelta:
-    """How long a shipment from *origin* takes to the order's region: the great-circle
-    distance to the region's first warehouse at ``KM_PER_DAY``, rounded up, at least
-    ``MIN_TRANSIT_DAYS`` (also when the region has no warehouse to measure to)."""
+) -> float:
+    """Great-circle kilometres from *origin* to the order's region, measured to the region's
+    first warehouse by priority (where its dealers collect); 0 when the region has none."""
     region_id = next(
         (
             node.id
@@ -776,9 +976,8 @@ def transit_time(
             .limit(1)
         ).first()
     if destination is None:
-        return timedelta(days=MIN_TRANSIT_DAYS)
-    km = distance_km((origin.latitude, origin.longitude), (destination[0], destination[1]))
-    return timedelta(days=max(MIN_TRANSIT_DAYS, math.ceil(km / KM_PER_DAY)))
+        return 0.0
+    return distance_km((origin.latitude, origin.longitude), (destination[0], destination[1]))
 
 
 def track(
@@ -789,10 +988,13 @@ def track(
     node: str,
     location: str | None = None,
     note: str | None = None,
+    at: datetime | None = None,
     actor: Actor | None = None,
 ) -> TrackingEvent:
-    """Record that a shipment of order *number* passed *node*; when every shipment of a
-    fully shipped order is signed for, the order is ``delivered``."""
+    """Record that a shipment of order *number* passed *node* (at *at*, default now): the
+    carrier's arrival estimate is recomputed, a ``shipment.status_changed`` event written,
+    and when every shipment of a fully shipped order is signed for, the order is
+    ``delivered``."""
     if node not in TRACKING_NODES[1:]:
         raise InvalidInput(
             f"node must be one of {', '.join(TRACKING_NODES[1:])}",
@@ -801,6 +1003,7 @@ def track(
         )
     directory = platform.directory()
     now = platform.clock.now()
+    when = min(at, now) if at is not None else now
     with platform.hq.transaction() as session:
         order = find_order(session, number)
         current = lock_order(
@@ -829,14 +1032,26 @@ def track(
                 field="node",
                 details={"from": shipment.status, "to": node},
             )
+        history = list(
+            session.scalars(
+                select(TrackingEvent)
+                .where(TrackingEvent.shipment_id == shipment.id)
+                .order_by(TrackingEvent.at, TrackingEvent.id)
+            )
+        )
+        when = max(when, history[-1].at) if history else when
         event = TrackingEvent(
-            shipment_id=shipment.id, at=now, node=node, location=location, note=note
+            shipment_id=shipment.id, at=when, node=node, location=location, note=note
         )
         session.add(event)
         shipment.status = node
         if node == SIGNED_FOR:
-            shipment.delivered_at = now
+            shipment.delivered_at = when
+        origin = session.scalar(select(Warehouse.code).where(Warehouse.id == shipment.warehouse_id))
+        _estimate(platform, order.number, origin or "?", shipment, [*history, event])
         session.flush()
+        site = directory.by_id(order.site_id).code
+        _shipment_event(session, site, order.number, shipment, event, now)
         if node == SIGNED_FOR and current is OrderStatus.SHIPPED:
             waiting = session.scalar(
                 select(func.count())
@@ -858,6 +1073,64 @@ def track(
             after={"node": node, "location": location},
         )
     return event
+
+
+def advance_shipments(platform: Platform, *, limit: int = 500) -> list[tuple[str, str]]:
+    """Record the nodes simulated carriers planned up to now, at their planned times, for
+    shipments still on their way (one transaction per node); returns (shipment, node)."""
+    carriers = {
+        name: carrier
+        for name, (_owner, carrier) in platform.plugins.carriers().items()
+        if carrier.planned_nodes is not None
+    }
+    if not carriers:
+        return []
+    now = platform.clock.now()
+    with platform.hq.reading() as session:
+        rows = session.execute(
+            select(Shipment, Order.number, Warehouse.code)
+            .join(Order, Order.id == Shipment.order_id)
+            .join(Warehouse, Warehouse.id == Shipment.warehouse_id)
+            .where(Shipment.delivered_at.is_(None), Shipment.carrier.in_(list(carriers)))
+            .order_by(Shipment.id)
+            .limit(limit)
+        ).all()
+        due: list[tuple[str, str, TrackingNodeView]] = []
+        for shipment, number, origin in rows:
+            rank = TRACKING_NODES.index(shipment.status) if shipment.status in TRACKING_NODES else 0
+            progress = ShipmentProgress(
+                shipment=shipment.number,
+                order=number,
+                carrier=shipment.carrier or DEFAULT_CARRIER,
+                service_level=shipment.service_level or "",
+                origin=origin,
+                distance_km=shipment.distance_km or 0.0,
+                shipped_at=shipment.shipped_at,
+                nodes=(TrackingNodeView(node=TRACKING_NODES[0], at=shipment.shipped_at),),
+            )
+            planned = carriers[progress.carrier].planned_nodes
+            assert planned is not None
+            for step in planned(progress):
+                if step.node in TRACKING_NODES and TRACKING_NODES.index(step.node) > rank:
+                    if step.at > now:
+                        break
+                    due.append((number, shipment.number, step))
+    recorded: list[tuple[str, str]] = []
+    for number, shipment_number, step in due:
+        try:
+            track(
+                platform,
+                number,
+                shipment_number,
+                node=step.node,
+                location=step.location,
+                at=step.at,
+            )
+        except VintryError as error:  # moved on meanwhile (a manual node): skip it
+            log.info("shipment %s: %s not recorded: %s", shipment_number, step.node, error)
+            continue
+        recorded.append((shipment_number, step.node))
+    return recorded
 
 
 # --- reading: the timeline ---------------------------------------------------------------
@@ -893,6 +1166,8 @@ class Timeline:
 
     statuses: list[StatusEntry]
     shipments: list[ShipmentRecord]
+    awaiting: list[tuple[str, list[tuple[str, int]]]] = field(default_factory=list)
+    """Units of a paid order not shipped yet, by warehouse: the shipments to come."""
 
     @property
     def estimated_arrival(self) -> datetime | None:
@@ -906,7 +1181,7 @@ class Timeline:
 
 
 def timeline(session: Session, order: Order) -> Timeline:
-    """The order's timeline, in three queries. Status changes are derived from the
+    """The order's timeline, in at most five queries. Status changes are derived from the
     order's and its shipments' times, which the state machine sets exactly once each."""
     records: dict[int, ShipmentRecord] = {}
     for shipment, code in session.execute(
@@ -934,7 +1209,26 @@ def timeline(session: Session, order: Order) -> Timeline:
         select(func.coalesce(func.sum(OrderLine.quantity), 0)).where(OrderLine.order_id == order.id)
     )
     shipments = list(records.values())
-    return Timeline(status_history(order, shipments, int(ordered or 0)), shipments)
+    awaiting: dict[str, dict[str, int]] = {}
+    if order.status in (OrderStatus.PAID.value, OrderStatus.PARTIALLY_SHIPPED.value):
+        for code, sku, units in session.execute(
+            select(Warehouse.code, OrderLine.sku_code, OrderAllocation.quantity)
+            .join(OrderLine, OrderLine.id == OrderAllocation.line_id)
+            .join(Warehouse, Warehouse.id == OrderAllocation.warehouse_id)
+            .join(Reservation, Reservation.id == OrderAllocation.reservation_id)
+            .where(
+                OrderAllocation.order_id == order.id,
+                Reservation.status == ReservationStatus.HELD.value,
+            )
+            .order_by(Warehouse.code, OrderLine.line_no)
+        ):
+            here = awaiting.setdefault(code, {})
+            here[sku] = here.get(sku, 0) + units
+    return Timeline(
+        status_history(order, shipments, int(ordered or 0)),
+        shipments,
+        [(code, sorted(units.items())) for code, units in awaiting.items()],
+    )
 
 
 def status_history(

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal, Self
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from vintry.accounts.models import Role
 from vintry.accounts.permissions import Permission
@@ -82,11 +82,35 @@ class ShipmentLineIn(RequestModel):
     quantity: int = Field(ge=1, le=100_000)
 
 
+CarrierName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,63}$")]
+ServiceLevelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{1,31}$")]
+
+
 class CreateShipment(RequestModel):
-    """Units of the order leaving one warehouse."""
+    """Units of the order leaving one warehouse, with the carrier that takes them."""
 
     warehouse: Annotated[str, StringConstraints(min_length=1, max_length=32)]
     lines: list[ShipmentLineIn] = Field(min_length=1, max_length=200)
+    carrier: CarrierName | None = Field(default=None, description="Default: simulated.")
+    service_level: ServiceLevelName | None = Field(
+        default=None, description="Default: the carrier's first service level."
+    )
+
+
+class DispatchOrder(RequestModel):
+    """Ship everything left, one shipment per warehouse, with this carrier (named: a
+    dispatch is a commitment to a carrier, e.g. the built-in ``simulated``)."""
+
+    carrier: CarrierName
+    service_level: ServiceLevelName | None = Field(
+        default=None, description="Default: the carrier's first service level."
+    )
+
+
+class AdvancedOut(BaseModel):
+    """Nodes the simulated carriers reached by now, recorded."""
+
+    recorded: list[dict[str, str]]
 
 
 class TrackingIn(RequestModel):
@@ -104,6 +128,9 @@ class TrackingOut(BaseModel):
     node: str
     location: str | None
     note: str | None
+    estimated_arrival: datetime | None = Field(
+        default=None, description="The arrival estimate as recomputed after this node."
+    )
 
 
 class ShipmentLineOut(BaseModel):
@@ -119,12 +146,24 @@ class ShipmentOut(BaseModel):
     number: str
     order: str
     warehouse: str
-    status: str
+    status: str = Field(description="The latest tracking node.")
+    state: Literal["in_transit", "delivered"]
+    carrier: str | None
+    service_level: str | None
+    distance_km: float | None
     shipped_at: datetime
     estimated_arrival: datetime | None
     delivered_at: datetime | None
     lines: list[ShipmentLineOut]
     tracking: list[TrackingOut]
+
+
+class AwaitingShipmentOut(BaseModel):
+    """Units of a paid order still waiting in one warehouse: a shipment to come."""
+
+    warehouse: str
+    state: Literal["awaiting_shipment"] = "awaiting_shipment"
+    lines: list[ShipmentLineOut]
 
 
 class ReturnLineIn(RequestModel):
@@ -209,6 +248,9 @@ class TimelineOut(BaseModel):
     )
     events: list[TimelineEvent]
     shipments: list[ShipmentOut]
+    awaiting: list[AwaitingShipmentOut] = Field(
+        description="Units not shipped yet, by the warehouse allocated to ship them."
+    )
     returns: list[ReturnOut]
 
 
@@ -268,42 +310,51 @@ class Scoped:
     key: str
 
 
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: a cache key below
+class _NumberedKind:
+    """What a route may name by ``{number}``: an order or a return, and who sees which."""
+
+    noun: str
+    visible: Callable[[RequestScope], Select[Any]]
+    number: InstrumentedAttribute[str]
+
+
+ORDERS = _NumberedKind("order", visible_orders, Order.number)
+RETURNS = _NumberedKind("return", visible_returns, ReturnRequest.number)
+
+
 @cache
+def scoped(kind: _NumberedKind, permission: Permission) -> Callable[..., Scoped]:
+    """A dependency: *permission*, then the order or return (*kind*) named by ``{number}``,
+    looked up among those the caller may see — 404 ``<noun>_not_found`` for any other,
+    exactly like one that does not exist. It runs before the body is read."""
+
+    def dependency(
+        number: OrderNumber, scope: RequestScope = Depends(authorize(permission))
+    ) -> Scoped:
+        query = kind.visible(scope).where(kind.number == number).with_only_columns(kind.number)
+        with scope.platform.hq.reading() as session:
+            found = session.scalar(query)
+        if found is None:
+            raise NotFound(
+                f"{kind.noun} {number!r} does not exist",
+                code=f"{kind.noun}_not_found",
+                field="number",
+            )
+        return Scoped(scope, found)
+
+    dependency.__name__ = f"{kind.noun}_with_{permission.name.lower()}"
+    return dependency
+
+
 def scoped_order(permission: Permission) -> Callable[..., Scoped]:
-    """A dependency: *permission*, and the order named by ``{number}`` visible to the caller."""
-
-    def dependency(
-        number: OrderNumber, scope: RequestScope = Depends(authorize(permission))
-    ) -> Scoped:
-        with scope.platform.hq.reading() as session:
-            found = session.scalar(visible_orders(scope).where(Order.number == number))
-        if found is None:
-            raise NotFound(
-                f"order {number!r} does not exist", code="order_not_found", field="number"
-            )
-        return Scoped(scope, found.number)
-
-    dependency.__name__ = f"order_with_{permission.name.lower()}"
-    return dependency
+    """:func:`scoped` for the order named by ``{number}``."""
+    return scoped(ORDERS, permission)
 
 
-@cache
 def scoped_return(permission: Permission) -> Callable[..., Scoped]:
-    """A dependency: *permission*, and the return named by ``{number}`` visible to the caller."""
-
-    def dependency(
-        number: OrderNumber, scope: RequestScope = Depends(authorize(permission))
-    ) -> Scoped:
-        with scope.platform.hq.reading() as session:
-            found = session.scalar(visible_returns(scope).where(ReturnRequest.number == number))
-        if found is None:
-            raise NotFound(
-                f"return {number!r} does not exist", code="return_not_found", field="number"
-            )
-        return Scoped(scope, found.number)
-
-    dependency.__name__ = f"return_with_{permission.name.lower()}"
-    return dependency
+    """:func:`scoped` for the return named by ``{number}``."""
+    return scoped(RETURNS, permission)
 
 
 @cache
@@ -421,9 +472,55 @@ def create_shipment(
         found.key,
         warehouse=request.warehouse,
         lines=[(line.sku, line.quantity) for line in request.lines],
+        carrier=request.carrier,
+        service_level=request.service_level,
         actor=_staff(found.scope),
     )
     return _shipment_out(found.scope, found.key, shipment.number)
+
+
+@router.post(
+    "/orders/{number}/dispatch",
+    status_code=201,
+    response_model=list[ShipmentOut],
+    summary="Ship everything left: one shipment per allocated warehouse",
+    responses={
+        409: {"description": "illegal_transition or nothing_to_ship"},
+        422: {"description": "unknown_carrier or unknown_service_level"},
+    },
+)
+def dispatch_order(
+    request: DispatchOrder, found: Scoped = Depends(scoped_order(Permission.ORDERS_FULFIL))
+) -> list[ShipmentOut]:
+    """Ship every unit the order still holds, one shipment per warehouse its sourcing
+    allocated, each with the carrier's arrival estimate."""
+    shipments = lifecycle.dispatch(
+        found.scope.platform,
+        found.key,
+        carrier=request.carrier,
+        service_level=request.service_level,
+        actor=_staff(found.scope),
+    )
+    wanted = {shipment.number for shipment in shipments}
+    with found.scope.platform.hq.reading() as session:
+        order = lifecycle.find_order(session, found.key)
+        records = lifecycle.timeline(session, order).shipments
+    return [_record_out(found.key, r) for r in records if r.shipment.number in wanted]
+
+
+@router.post(
+    "/shipments/advance",
+    response_model=AdvancedOut,
+    summary="Record the nodes simulated carriers reached by now (a scheduler calls it)",
+)
+def advance_shipments(
+    scope: RequestScope = Depends(authorize(Permission.ORDERS_FULFIL)),
+) -> AdvancedOut:
+    """Move every simulated shipment on to the nodes its timetable reached by now."""
+    recorded = lifecycle.advance_shipments(scope.platform)
+    return AdvancedOut(
+        recorded=[{"shipment": shipment, "node": node} for shipment, node in recorded]
+    )
 
 
 @router.post(
@@ -469,12 +566,22 @@ def _record_out(number: str, record: lifecycle.ShipmentRecord) -> ShipmentOut:
         order=number,
         warehouse=record.warehouse,
         status=shipment.status,
+        state="delivered" if lifecycle.shipment_state(shipment) == "delivered" else "in_transit",
+        carrier=shipment.carrier,
+        service_level=shipment.service_level,
+        distance_km=shipment.distance_km,
         shipped_at=shipment.shipped_at,
         estimated_arrival=shipment.estimated_arrival,
         delivered_at=shipment.delivered_at,
         lines=[ShipmentLineOut(sku=sku, quantity=units) for sku, units in record.lines],
         tracking=[
-            TrackingOut(at=e.at, node=e.node, location=e.location, note=e.note)
+            TrackingOut(
+                at=e.at,
+                node=e.node,
+                location=e.location,
+                note=e.note,
+                estimated_arrival=e.estimated_arrival,
+            )
             for e in record.tracking
         ],
     )
@@ -531,6 +638,13 @@ def order_timeline(found: Scoped = Depends(scoped_order(Permission.ORDERS_READ))
         estimated_arrival=history.estimated_arrival,
         events=[event for _at, _rank, event in events],
         shipments=[_record_out(order.number, record) for record in history.shipments],
+        awaiting=[
+            AwaitingShipmentOut(
+                warehouse=code,
+                lines=[ShipmentLineOut(sku=sku, quantity=units) for sku, units in lines],
+            )
+            for code, lines in history.awaiting
+        ],
         returns=returns_view,
     )
 

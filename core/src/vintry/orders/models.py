@@ -225,6 +225,9 @@ class Shipment(HQBase):
     shipped_at: Mapped[datetime]
     estimated_arrival: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
+    carrier: Mapped[str | None] = mapped_column(String(64))
+    service_level: Mapped[str | None] = mapped_column(String(32))
+    distance_km: Mapped[float | None]
 
 
 class ShipmentLine(HQBase):
@@ -251,6 +254,8 @@ class TrackingEvent(HQBase):
     node: Mapped[str] = mapped_column(String(32))
     location: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str | None] = mapped_column(String(500))
+    estimated_arrival: Mapped[datetime | None]
+    """The shipment's arrival estimate as recomputed after this node."""
 
 
 class ReturnRequest(HQBase):

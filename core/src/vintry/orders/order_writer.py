@@ -42,7 +42,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from vintry.contracts import DealerView, SourcingPlan, SourcingRequest, WarehouseOption
+from vintry.contracts import DealerView, SourcingPlan, SourcingRequest
 from vintry.db.base import table
 from vintry.db.counters import WAREHOUSES_COUNTER
 from vintry.db.group_commit import GroupCommitter
@@ -64,9 +64,9 @@ from vintry.orders.models import (
 from vintry.orders.pricing import PricedCart
 from vintry.platform import SITES_COUNTER, Platform, SiteContext
 from vintry.sites.directory import SiteDirectory
+from vintry.sourcing.planner import PlanRefused, SourcingPlanner, check_plan
 
 log = logging.getLogger("vintry.orders")
-DEFAULT_STRATEGY = "priority-nearest"
 MAX_BATCH = 32
 CAREFUL_ATTEMPTS = 3
 
@@ -434,7 +434,7 @@ def _write_orders(
         now=now,
     )
     left = {key: state.available for key, state in rows.items()}
-    _owner, strategy = platform.plugins.sourcing_strategies()[DEFAULT_STRATEGY]
+    strategy = SourcingPlanner(platform, session, now)  # each order's rule picks its strategy
     placed: list[_Placed] = []
     for index, order in orders:
         site_reach = reach[order.site.code]
@@ -538,65 +538,56 @@ def _write_orders(
 
 
 def _source(
-    strategy: Any, order: PreparedOrder, reach: _Reach, left: dict[tuple[int, int], int]
+    strategy: SourcingPlanner, order: PreparedOrder, reach: _Reach, left: dict[tuple[int, int], int]
 ) -> SourcingPlan:
-    options = tuple(
-        WarehouseOption(
-            code=d.code,
-            region=d.region,
-            latitude=d.latitude,
-            longitude=d.longitude,
-            priority=d.priority,
-            available={
-                line.sku: left[(d.id, line.sku_id)]
-                for line in order.priced.lines
-                if (d.id, line.sku_id) in left
-            },
-        )
-        for d in reach.depots
+    """Source *order* by its site's rules against what the batch left (no SQL: the rules,
+    the warehouses and their distances are cached per site and version)."""
+    skus = {line.sku: line.sku_id for line in order.priced.lines}
+    lines: dict[str, int] = defaultdict(int)
+    for line in order.priced.lines:
+        lines[line.sku] += line.quantity
+    facts = strategy.facts(
+        order.site,
+        order.dealer,
+        from_fen(order.priced.total_fen),
+        frozenset(line.category for line in order.priced.draft.lines),
+        sum(lines.values()),
     )
-    request = SourcingRequest(
-        site=order.site.code,
-        dealer=order.dealer,
-        lines={line.sku: line.quantity for line in order.priced.lines},
-        warehouses=options,
-        destination=reach.destination,
+    sourced = strategy.source(
+        order.site,
+        order.dealer,
+        lines,
+        facts,
+        reach.depots,
+        reach.destination,
+        lambda depot, sku: left.get((depot, skus[sku])),
     )
-    try:
-        plan = strategy(request)
-    except VintryError:
-        raise
-    except Exception as error:
-        raise ServiceUnavailable(
-            f"sourcing failed: {type(error).__name__}: {error}", code="sourcing_failed"
-        ) from error
-    _check_plan(plan, request)
-    return plan  # type: ignore[no-any-return]
+    _check_plan(sourced.plan, sourced.request)
+    return RecordedPlan(**dict(sourced.plan), record=sourced.record)
+
+
+class RecordedPlan(SourcingPlan):
+    """A plan with the record stored with its order (rule, fallbacks, KPI snapshot)."""
+
+    record: dict[str, Any]
+
+
+def _sourcing_record(plan: SourcingPlan, *, stored: bool) -> dict[str, Any]:
+    """What the order keeps of its sourcing; the response leaves out the KPI snapshot."""
+    if not isinstance(plan, RecordedPlan):
+        return {"strategy": plan.strategy, "explanation": plan.explanation}
+    if stored:
+        return plan.record
+    return {key: value for key, value in plan.record.items() if key != "snapshot"}
 
 
 def _check_plan(plan: SourcingPlan, request: SourcingRequest) -> None:
-    covered: dict[str, int] = defaultdict(int)
-    available = {option.code: option.available for option in request.warehouses}
-    for allocation in plan.allocations:
-        if allocation.warehouse not in available:
-            raise ServiceUnavailable(
-                f"sourcing chose warehouse {allocation.warehouse!r}, which may not ship this order",
-                code="sourcing_failed",
-            )
-        covered[allocation.sku] += allocation.quantity
-    if dict(covered) != request.lines:
-        raise ServiceUnavailable(
-            "the sourcing plan does not cover the order exactly", code="sourcing_failed"
-        )
-    taken: dict[tuple[str, str], int] = defaultdict(int)
-    for allocation in plan.allocations:
-        taken[(allocation.warehouse, allocation.sku)] += allocation.quantity
-    for (warehouse, sku), quantity in taken.items():
-        if quantity > available[warehouse].get(sku, 0):
-            raise ServiceUnavailable(
-                f"sourcing took {quantity} of {sku} from {warehouse}, which has fewer",
-                code="sourcing_failed",
-            )
+    """The kernel's last word before reserving: the guard checked the plan already, this
+    keeps a refused one from ever reaching the stock rows."""
+    try:
+        check_plan(plan, request)
+    except PlanRefused as refused:
+        raise ServiceUnavailable(f"sourcing failed: {refused}", code="sourcing_failed") from None
 
 
 def _order_row(p: _Placed, now: datetime) -> dict[str, Any]:
@@ -610,7 +601,7 @@ def _order_row(p: _Placed, now: datetime) -> dict[str, Any]:
         "discount_fen": priced.discount_fen,
         "total_fen": priced.total_fen,
         "pricing": p.pricing,
-        "sourcing": {"strategy": p.plan.strategy, "explanation": p.plan.explanation},
+        "sourcing": _sourcing_record(p.plan, stored=True),
         "note": p.order.note,
         "placed_at": now,
         "pay_by": p.pay_by,
@@ -651,5 +642,5 @@ def _order_payload(p: _Placed, now: datetime) -> dict[str, Any]:
             for line in priced.lines
         ],
         "pricing": p.pricing,
-        "sourcing": {"strategy": p.plan.strategy, "explanation": p.plan.explanation},
+        "sourcing": _sourcing_record(p.plan, stored=False),
     }

@@ -25,6 +25,8 @@ def settings_environment(settings: VintrySettings) -> dict[str, str]:
         env["VINTRY_HQ_DATABASE_URL"] = settings.hq_database_url
     if settings.site_database_url:
         env["VINTRY_SITE_DATABASE_URL"] = settings.site_database_url
+    if settings.redis_url:
+        env["VINTRY_REDIS_URL"] = settings.redis_url
     return env
 
 

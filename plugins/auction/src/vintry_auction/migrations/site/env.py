@@ -1,0 +1,3 @@
+from vintry.db.alembic_env import run_migrations
+
+run_migrations()

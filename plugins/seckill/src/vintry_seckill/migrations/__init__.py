@@ -1,0 +1,1 @@
+"""Alembic script directories of the seckill plugin (``site``: every site's database)."""
