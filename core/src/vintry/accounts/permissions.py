@@ -51,6 +51,10 @@ class Permission(enum.StrEnum):
     CAMPAIGNS_READ = "campaigns:read"
     CAMPAIGNS_WRITE = "campaigns:write"
     CAMPAIGN_TEMPLATES_WRITE = "campaign_templates:write"
+    ANALYTICS_READ = "analytics:read"
+    PAGES_READ = "pages:read"
+    PAGES_WRITE = "pages:write"
+    PAGE_TEMPLATES_WRITE = "page_templates:write"
 
 
 DEALER_ACTS: frozenset[Permission] = frozenset({Permission.ORDERS_PLACE})
@@ -80,6 +84,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ORDERS_READ,
             Permission.CAMPAIGNS_READ,
             Permission.CAMPAIGNS_WRITE,
+            Permission.ANALYTICS_READ,
+            Permission.PAGES_READ,
+            Permission.PAGES_WRITE,
         }
     ),
     Role.DEALER: frozenset(
