@@ -39,6 +39,9 @@ from vintry.events.outbox import record_event
 from vintry.hookspecs import hookimpl
 from vintry.inventory.models import Warehouse
 from vintry.orders.models import DeadLetter, Order, OrderLine, ReturnRequest, Shipment
+from vintry.pages import service as pages
+from vintry.pages.schemas import LayoutCreate, PublishRequest
+from vintry.pages.schemas import TemplateCreate as PageTemplateCreate
 from vintry.platform import Platform
 from vintry.sites.models import SiteKind
 from vintry_sdk.testing import VintryFactory
@@ -84,6 +87,8 @@ class ProbeOffer(BaseModel):
 PROBE_CAMPAIGN_TYPE = "matrix-offer"
 PROBE_CAMPAIGN = "MX-CAMP"
 PROBE_TEMPLATE = "MX-TPL"
+PAGE_LAYOUT = "MX-LAYOUT"
+PAGE_TEMPLATE = "MX-PAGE"
 SECKILL_SALE = "MX-FLASH"
 """A live flash sale of the ``seckill`` plugin at every site, when that plugin is installed."""
 AUCTION_LOT = "MX-AUCTION"
@@ -129,6 +134,18 @@ def _campaigns(factory: VintryFactory, sites: list[str]) -> None:
         factory.platform,
         TemplateCreate(code=PROBE_TEMPLATE, type=PROBE_CAMPAIGN_TYPE, name="Matrix"),
         actor=actor,
+    )
+
+
+def _pages(factory: VintryFactory, sites: list[str]) -> None:
+    """A published home-page layout at every site (version 1), and an HQ page template."""
+    actor = Actor(name="security-world")
+    for site in sites:
+        context = factory.platform.site(site)
+        pages.create_layout(context, LayoutCreate(code=PAGE_LAYOUT, title="Matrix"), actor=actor)
+        pages.publish(context, PAGE_LAYOUT, PublishRequest(), actor=actor)
+    pages.create_template(
+        factory.platform, PageTemplateCreate(code=PAGE_TEMPLATE, title="Matrix"), actor=actor
     )
 
 
@@ -267,6 +284,11 @@ class SecurityWorld:
             "campaign-types.type_name": PROBE_CAMPAIGN_TYPE,
             "campaign-templates.template": PROBE_TEMPLATE,
             "sales.campaign": SECKILL_SALE,
+            "layouts.code": PAGE_LAYOUT,
+            "page-blocks.type_name": "banner",
+            "pages.page": "home",
+            "versions.number": "1",
+            "page-templates.code": PAGE_TEMPLATE,
             "auctions.code": AUCTION_LOT,
             "lots.code": AUCTION_LOT,
             "deals.code": GROUPBUY_DEAL,
@@ -391,6 +413,7 @@ def security_world(vintry_factory: VintryFactory) -> SecurityWorld:
     _catalog(factory.platform)
     _campaigns(factory, [HQ, EAST, WEST, EAST_STORE])
     _flash_sales(factory, [HQ, EAST, WEST, EAST_STORE])
+    _pages(factory, [HQ, EAST, WEST, EAST_STORE])
     orders = _orders(factory.platform, {**resident_dealer, "east-2": other_east_dealer})
     groups = _auctions_and_group_buys(factory, resident_dealer)
     tokens = {name: factory.token(name) for name in usernames}

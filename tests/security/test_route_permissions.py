@@ -54,6 +54,8 @@ PATH_FILLERS = frozenset(
     | {"dead-letters.letter_id"}
     | {"campaigns.code", "campaign-types.type_name", "campaign-templates.template"}
     | {"sales.campaign"}
+    | {"layouts.code", "page-blocks.type_name", "pages.page", "versions.number"}
+    | {"page-templates.code"}
     | {"auctions.code", "lots.code", "deals.code", "groups.group"}
 )
 
@@ -127,6 +129,11 @@ UNAUTHENTICATED_FILLERS = {
     "campaign-types.type_name": "any-type",
     "campaign-templates.template": "ANY",
     "sales.campaign": "ANY",
+    "layouts.code": "ANY",
+    "page-blocks.type_name": "any-type",
+    "pages.page": "home",
+    "versions.number": "1",
+    "page-templates.code": "ANY",
     "auctions.code": "ANY",
     "lots.code": "ANY",
     "deals.code": "ANY",

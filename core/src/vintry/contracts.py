@@ -9,10 +9,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol, Self
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from vintry.campaigns.schemas import ForYouItem
+    from vintry.platform import SiteContext
 
 Scope = Literal["hq", "site"]
 
@@ -66,6 +70,7 @@ class Contribution:
     sourcing_strategies: dict[str, Any] = field(default_factory=dict)
     campaign_types: dict[str, CampaignType] = field(default_factory=dict)
     carriers: dict[str, Carrier] = field(default_factory=dict)
+    page_blocks: dict[str, BlockType] = field(default_factory=dict)
 
 
 RegisterCallback = Callable[..., None]
@@ -550,3 +555,117 @@ class CarrierRegistration(Protocol):
     """``register(carrier)``: offer a :class:`Carrier` for shipments."""
 
     def __call__(self, carrier: Carrier) -> None: ...
+
+
+# --- page decoration -------------------------------------------------------------------
+
+ProductRule = Literal["best_sellers", "new_arrivals", "tagged"]
+
+
+@dataclass(frozen=True)
+class ProductSelection:
+    """The products a block shows, as the kernel resolves them for the whole page at once.
+
+    Exactly one source: explicit ``skus`` (in that order), a ``category`` (its subtree), or a
+    ``rule``: ``best_sellers`` (units ordered at the sites of the page's region over the last
+    ``days``), ``new_arrivals`` (the SKUs added to the catalog last) or ``tagged`` (products
+    carrying ``tag``). Only SKUs the site offers are shown, at most ``limit``. However many
+    blocks select products, the page reads their stock in one query.
+    """
+
+    skus: tuple[str, ...] = ()
+    category: str | None = None
+    rule: ProductRule | None = None
+    tag: str | None = None
+    days: int = 30
+    limit: int = 12
+
+
+@dataclass(frozen=True)
+class BlockReference:
+    """A catalog object a block's configuration names, at *field* of the configuration
+    (``selection.skus.0``): checked when a layout is saved, reported when it goes stale."""
+
+    kind: Literal["sku", "category"]
+    code: str
+    field: str
+
+
+@dataclass(frozen=True)
+class PageProduct:
+    """A product as a page shows it: the site's price and the units available now."""
+
+    sku: str
+    name: str
+    product: str
+    brand: str
+    category: str
+    tags: tuple[str, ...]
+    price: Money
+    base_price: Money
+    available: int
+
+
+@dataclass(frozen=True)
+class BlockRender:
+    """What a block type's ``render`` receives: its validated configuration, the page's
+    audience and time, the products its selection resolved to, and the live campaigns
+    targeted at the calling dealer (read once per page, whichever blocks ask)."""
+
+    key: str
+    config: Any
+    site: SiteContext
+    dealer: DealerView | None
+    now: datetime
+    products: tuple[PageProduct, ...]
+    live_campaigns: Callable[[], Sequence[ForYouItem]]
+
+    def campaigns(self, *types: str) -> list[ForYouItem]:
+        """The live campaigns for the page's dealer (of *types* only, when given), highest
+        priority first; none when the page is rendered for no dealer."""
+        found = self.live_campaigns()
+        return [c for c in found if not types or c.type in types]
+
+
+@dataclass(frozen=True)
+class BlockType:
+    """A kind of home-page block a plugin offers operators (``vintry_register_page_blocks``).
+
+    ``name`` is global (``^[a-z][a-z0-9-]{1,63}$``); ``config_model`` validates each block's
+    configuration and its JSON Schema is served for the console's forms. ``render(block)``
+    returns the block's data (JSON values), or None to leave the block out of the page (say,
+    no live campaign of its kind). ``products(config)`` names the products the block shows
+    (resolved by the kernel with the rest of the page); ``references(config)`` names the
+    catalog objects the configuration mentions, checked on save and reported when stale.
+    """
+
+    name: str
+    title: str
+    config_model: type[BaseModel]
+    render: Callable[[BlockRender], Mapping[str, Any] | None]
+    description: str = ""
+    products: Callable[[Any], ProductSelection | None] | None = None
+    references: Callable[[Any], Sequence[BlockReference]] | None = None
+
+
+class PageBlockRegistration(Protocol):
+    """``register(block_type)``: offer a :class:`BlockType` to every site's page layouts
+    (usable where the plugin is enabled; skipped when rendering where it is not)."""
+
+    def __call__(self, block_type: BlockType) -> None: ...
+
+
+class PageEvent(BaseModel):
+    """A dealer saw (``impression``) or clicked (``click``) a block of a site's page."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["impression", "click"]
+    page: str
+    version: int | None = Field(description="The published version shown; None for HQ's default.")
+    block: str = Field(description="The block's key in the layout.")
+    block_type: str
+    sku: str | None = Field(default=None, description="The product clicked, if any.")
+    dealer: str | None
+    session: str | None = None
+    occurred_at: datetime

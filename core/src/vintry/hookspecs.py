@@ -30,6 +30,8 @@ if TYPE_CHECKING:
         MigrationsRegistration,
         OrderDraft,
         OrderView,
+        PageBlockRegistration,
+        PageEvent,
         PaymentResult,
         ResourceClaim,
         RoutesRegistration,
@@ -120,6 +122,24 @@ def vintry_register_campaign_types(register: CampaignTypeRegistration) -> None:
     """
 
 
+@hookspec
+def vintry_register_page_blocks(register: PageBlockRegistration) -> None:
+    """Offer kinds of home-page block (a seckill countdown, live auctions, ...) to operators.
+
+    :param register: call ``register(BlockType(...))`` once per block type: a global name, a
+        title, the pydantic model validating each block's configuration (its JSON Schema is
+        served for the console's forms), ``render(block)`` returning the block's data, and
+        optionally ``products(config)`` (the products it shows, resolved by the kernel for
+        the whole page in one stock read) and ``references(config)`` (the SKUs and
+        categories it names, checked when a layout is saved). A name another plugin
+        registered refuses the plugin.
+    :returns: nothing. A layout may use a block type only where its plugin is enabled; a
+        published layout's block whose plugin is later disabled is left out of the page,
+        never an error. ``render`` must not raise: an exception leaves that block out and
+        is logged.
+    """
+
+
 # --- per-site hooks: called only for plugins enabled on the site ----------------------
 
 
@@ -176,6 +196,18 @@ def vintry_release_resources(claims: list[ResourceClaim], site: SiteContext) -> 
     :param site: the site of the order.
     :returns: nothing. Must be idempotent: the sweeper may release the same claims again
         after a crash. Collect-all; each plugin receives only its own claims.
+    """
+
+
+@hookspec
+def vintry_record_page_events(events: list[PageEvent], site: SiteContext) -> None:
+    """Record what dealers saw and clicked on a site's page (block impressions and clicks).
+
+    :param events: validated events, each naming the page, the published version, the
+        block's key and type, and the product clicked if any.
+    :param site: the site whose page it was.
+    :returns: nothing. Called after the kernel accepted the batch; each plugin's handler runs
+        isolated (an exception is logged, never returned to the dealer). Collect-all.
     """
 
 

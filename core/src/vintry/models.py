@@ -13,6 +13,7 @@ def import_all_models() -> None:
     import vintry.dealers.models
     import vintry.inventory.models
     import vintry.orders.models
+    import vintry.pages.models
     import vintry.sites.models
     import vintry.sites.read_models
     import vintry.sites.site_models  # noqa: F401

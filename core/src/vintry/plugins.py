@@ -31,7 +31,7 @@ from packaging.utils import canonicalize_name
 from pydantic import BaseModel
 
 from vintry import hookspecs
-from vintry.contracts import CampaignType, Carrier, Contribution, Scope
+from vintry.contracts import BlockType, CampaignType, Carrier, Contribution, Scope
 from vintry.db.migrate import MigrationTrack
 
 log = logging.getLogger("vintry.plugins")
@@ -44,6 +44,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("vintry-dealer-credit", "vintry.builtin.dealer_credit"),
     ("vintry-campaigns", "vintry.campaigns.budgets"),
     ("vintry-simulated-carrier", "vintry.builtin.carrier"),
+    ("vintry-pages", "vintry.pages.blocks"),
 )
 REGISTRATION_HOOKS = (
     "vintry_register_settings",
@@ -53,6 +54,7 @@ REGISTRATION_HOOKS = (
     "vintry_register_sourcing_strategies",
     "vintry_register_campaign_types",
     "vintry_register_carriers",
+    "vintry_register_page_blocks",
 )
 Status = Literal["loaded", "failed"]
 _STRATEGY_NAME = re.compile(r"^[a-z][a-z0-9_-]{1,63}$")
@@ -339,6 +341,29 @@ class PluginHost:
                 )
             contribution.carriers[carrier.name] = carrier
 
+        def register_page_block(block_type: BlockType) -> None:
+            if not isinstance(block_type, BlockType):
+                raise PluginRejected(
+                    "vintry_register_page_blocks: register() needs a vintry_sdk.BlockType"
+                )
+            type_name = block_type.name
+            if not isinstance(type_name, str) or not _CAMPAIGN_TYPE_NAME.match(type_name):
+                raise PluginRejected(
+                    f"page block type name {type_name!r} must match {_CAMPAIGN_TYPE_NAME.pattern}"
+                )
+            model = block_type.config_model
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                raise PluginRejected(f"page block type {type_name!r}: config_model is not a model")
+            if not callable(block_type.render):
+                raise PluginRejected(f"page block type {type_name!r}: render is not callable")
+            taken = self.page_block_owner(type_name)
+            if taken is not None or type_name in contribution.page_blocks:
+                raise PluginRejected(
+                    f"page block type {type_name!r} is already registered by "
+                    f"{taken or 'this plugin'}"
+                )
+            contribution.page_blocks[type_name] = block_type
+
         callbacks: dict[str, Callable[..., None]] = {
             "vintry_register_settings": register_settings,
             "vintry_register_routes": register_router,
@@ -347,6 +372,7 @@ class PluginHost:
             "vintry_register_sourcing_strategies": register_sourcing,
             "vintry_register_campaign_types": register_campaign_type,
             "vintry_register_carriers": register_carrier,
+            "vintry_register_page_blocks": register_page_block,
         }
         for hook_name in REGISTRATION_HOOKS:
             caller = getattr(self.manager.hook, hook_name)
@@ -388,24 +414,33 @@ class PluginHost:
 
     def sourcing_strategy_owner(self, name: str) -> str | None:
         """The loaded plugin that registered sourcing strategy *name*, if any."""
+        return self._owner("sourcing_strategies", name)
+
+    def _owner(self, contributed: str, name: str) -> str | None:
         for record in self.records.values():
-            if record.status == "loaded" and name in record.contribution.sourcing_strategies:
+            if record.status == "loaded" and name in getattr(record.contribution, contributed):
                 return record.name
         return None
 
     def campaign_type_owner(self, name: str) -> str | None:
         """The loaded plugin that registered campaign type *name*, if any."""
-        for record in self.records.values():
-            if record.status == "loaded" and name in record.contribution.campaign_types:
-                return record.name
-        return None
+        return self._owner("campaign_types", name)
 
     def carrier_owner(self, name: str) -> str | None:
         """The loaded plugin that registered carrier *name*, if any."""
-        for record in self.records.values():
-            if record.status == "loaded" and name in record.contribution.carriers:
-                return record.name
-        return None
+        return self._owner("carriers", name)
+
+    def page_block_owner(self, name: str) -> str | None:
+        """The loaded plugin that registered page block type *name*, if any."""
+        return self._owner("page_blocks", name)
+
+    def page_blocks(self) -> dict[str, tuple[str, BlockType]]:
+        """Every registered page block type: name → (owning plugin, type)."""
+        return {
+            name: (record.name, block_type)
+            for record in self.loaded()
+            for name, block_type in record.contribution.page_blocks.items()
+        }
 
     def carriers(self) -> dict[str, tuple[str, Carrier]]:
         """Every registered carrier: name → (owning plugin, carrier)."""

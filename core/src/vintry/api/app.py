@@ -37,6 +37,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     from vintry.orders.api import router as orders_router
     from vintry.orders.cart_api import router as cart_router
     from vintry.orders.lifecycle_api import router as lifecycle_router
+    from vintry.pages.api import router as pages_router
     from vintry.sites.api import router as sites_router
     from vintry.sites.plugins_api import router as plugins_router
     from vintry.sourcing.api import router as sourcing_router
@@ -72,6 +73,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         relay_router,
         campaigns_router,
         sourcing_router,
+        pages_router,
     ):
         app.include_router(router)
     for record in platform.plugins.loaded():

@@ -8,10 +8,11 @@ from sqlalchemy.orm import Session
 
 from vintry.accounts.principal import Actor
 from vintry.audit.service import record_change
+from vintry.db.counters import WAREHOUSES_COUNTER
 from vintry.errors import Conflict
 from vintry.inventory.models import Warehouse
 from vintry.inventory.schemas import WarehouseCreate, WarehouseOut
-from vintry.platform import Platform
+from vintry.platform import SITES_COUNTER, Platform, SiteContext
 from vintry.sites.directory import SiteDirectory
 from vintry.sites.models import SiteKind
 
@@ -79,6 +80,23 @@ def eligible_warehouse_ids(session: Session, directory: SiteDirectory, site_code
             or_(Warehouse.region_site_id.is_(None), Warehouse.region_site_id.in_(regions))
         )
     return list(session.scalars(query))
+
+
+def serving_warehouse_ids(
+    session: Session, site: SiteContext, directory: SiteDirectory
+) -> tuple[int, ...]:
+    """:func:`eligible_warehouse_ids` of *site*, kept until a warehouse or the site tree
+    changes (their change counters move), so a hot read path pays no query for it."""
+    version = site.versions(WAREHOUSES_COUNTER, SITES_COUNTER)
+    cacheable = min(version) >= 0 and directory.version == version[1]
+    cache = site.platform.cache("serving_warehouses")
+    found = cache.get(site.code, version) if cacheable else None
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    ids = tuple(eligible_warehouse_ids(session, directory, site.code))
+    if cacheable:
+        cache.put(site.code, version, ids)
+    return ids
 
 
 def warehouse_out(directory: SiteDirectory, warehouse: Warehouse) -> WarehouseOut:

@@ -1,0 +1,1 @@
+"""Page decoration: each site designs its own home page from typed blocks."""
