@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python benchmarks/run_all.py [--full] [--postgres URL] [--quick]``
 
 By default only the in-process parts run (no uvicorn load test); ``--full`` adds the real
-HTTP load of ``bench_request_overhead``. ``--postgres URL`` is passed to every script (each
+HTTP load of ``bench_request_overhead`` and ``home_page`` (without it, ``home_page``'s JSON
+has no HTTP figures). ``--postgres URL`` is passed to every script (each
 creates its own uniquely named databases on that server and drops them). Each script runs
 in its own interpreter, so one's caches and engines do not colour the next one's figures.
 """
@@ -17,7 +18,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("bench_request_overhead.py", "bench_site_provisioning.py", "bench_resolution.py")
+SCRIPTS = (
+    "bench_request_overhead.py",
+    "bench_site_provisioning.py",
+    "bench_resolution.py",
+    "home_page.py",
+)
+HTTP_SCRIPTS = ("bench_request_overhead.py", "home_page.py")
+"""Scripts whose real HTTP load runs only with ``--full`` (they take ``--skip-http``)."""
 
 
 def main() -> int:
@@ -43,7 +51,7 @@ def main() -> int:
             command += ["--postgres", args.postgres]
         if args.quick:
             command.append("--quick")
-        if script == "bench_request_overhead.py" and not args.full:
+        if script in HTTP_SCRIPTS and not args.full:
             command.append("--skip-http")
         print(f"\n$ {' '.join(command[1:])}", flush=True)
         began = time.perf_counter()

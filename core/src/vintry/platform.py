@@ -88,8 +88,9 @@ class SiteContext:
 
     @property
     def database(self) -> Database:
-        """The site's own database."""
-        return self.platform.site_database(self.node.code)
+        """The site's own database (from the node this context was made with: no reload
+        of the site tree, which a request already did when it made the context)."""
+        return self.platform.databases.site(self.node.code, self.node.database_url)
 
     @property
     def hooks(self) -> SiteHooks:

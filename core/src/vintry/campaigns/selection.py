@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from vintry.campaigns.models import Campaign, CampaignDealerUse, CampaignState, CampaignStatus
@@ -112,18 +113,32 @@ def _view(campaign: Campaign, campaign_type: CampaignType, dealer_uses: int) -> 
     )
 
 
-def _published(session: Session, now: datetime, types: Iterable[str]) -> list[Campaign]:
-    query = (
+def _published_query() -> Any:
+    """Published campaigns of some types near a time, built once (the types, the time and
+    the margins are bound): a home page asks on every view."""
+    types: Any = bindparam("types", expanding=True)
+    return (
         select(Campaign)
         .where(
-            Campaign.type.in_(list(types)),
+            Campaign.type.in_(types),
             Campaign.status.in_([CampaignStatus.SCHEDULED.value, CampaignStatus.ENDED.value]),
-            Campaign.ends_at > now - EXPLAINED_MARGIN,
-            Campaign.starts_at <= now + EXPLAINED_MARGIN,
+            Campaign.ends_at > bindparam("ends_after"),
+            Campaign.starts_at <= bindparam("starts_before"),
         )
         .order_by(Campaign.priority.desc(), Campaign.code)
     )
-    return list(session.scalars(query))
+
+
+_PUBLISHED = _published_query()
+
+
+def _published(session: Session, now: datetime, types: Iterable[str]) -> list[Campaign]:
+    parameters = {
+        "types": list(types),
+        "ends_after": now - EXPLAINED_MARGIN,
+        "starts_before": now + EXPLAINED_MARGIN,
+    }
+    return list(session.scalars(_PUBLISHED, parameters))
 
 
 def _dealer_uses(session: Session, campaigns: Sequence[Campaign], dealer: str) -> dict[int, int]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, select, text, tuple_, update
+from sqlalchemy import and_, bindparam, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -626,6 +626,43 @@ def _add_on_hand(
     )
 
 
+def _available_statement() -> Any:
+    """The availability query, built once: its lists and time are bound parameters, so
+    every call reuses one compiled statement (building it cost more than running it)."""
+    skus: Any = bindparam("skus", expanding=True)
+    warehouses: Any = bindparam("warehouses", expanding=True)
+    expired = (
+        select(
+            Reservation.warehouse_id,
+            Reservation.sku_id,
+            func.sum(Reservation.quantity).label("quantity"),
+        )
+        .where(
+            Reservation.status == ReservationStatus.HELD.value,
+            Reservation.expires_at <= bindparam("now"),
+            Reservation.sku_id.in_(skus),
+            Reservation.warehouse_id.in_(warehouses),
+        )
+        .group_by(Reservation.warehouse_id, Reservation.sku_id)
+        .subquery()
+    )
+    return (
+        select(
+            Stock.warehouse_id,
+            Stock.sku_id,
+            Stock.on_hand - Stock.reserved + func.coalesce(expired.c.quantity, 0),
+        )
+        .outerjoin(
+            expired,
+            and_(expired.c.warehouse_id == Stock.warehouse_id, expired.c.sku_id == Stock.sku_id),
+        )
+        .where(Stock.sku_id.in_(skus), Stock.warehouse_id.in_(warehouses))
+    )
+
+
+_AVAILABLE = _available_statement()
+
+
 def available(
     session: Session, *, sku_ids: Iterable[int], warehouse_ids: Iterable[int], now: datetime
 ) -> dict[int, dict[int, int]]:
@@ -637,33 +674,7 @@ def available(
     result: dict[int, dict[int, int]] = {sku: {} for sku in skus}
     if not skus or not warehouses:
         return result
-    expired = (
-        select(
-            Reservation.warehouse_id,
-            Reservation.sku_id,
-            func.sum(Reservation.quantity).label("quantity"),
-        )
-        .where(
-            Reservation.status == ReservationStatus.HELD.value,
-            Reservation.expires_at <= now,
-            Reservation.sku_id.in_(skus),
-            Reservation.warehouse_id.in_(warehouses),
-        )
-        .group_by(Reservation.warehouse_id, Reservation.sku_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(
-            Stock.warehouse_id,
-            Stock.sku_id,
-            Stock.on_hand - Stock.reserved + func.coalesce(expired.c.quantity, 0),
-        )
-        .outerjoin(
-            expired,
-            and_(expired.c.warehouse_id == Stock.warehouse_id, expired.c.sku_id == Stock.sku_id),
-        )
-        .where(Stock.sku_id.in_(skus), Stock.warehouse_id.in_(warehouses))
-    ).all()
+    rows = session.execute(_AVAILABLE, {"skus": skus, "warehouses": warehouses, "now": now})
     for warehouse_id, sku_id, units in rows:
         result[sku_id][warehouse_id] = int(units)
     return result

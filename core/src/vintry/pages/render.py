@@ -24,7 +24,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from vintry.campaigns.schemas import ForYouItem
@@ -55,11 +55,13 @@ class Serving:
 EMPTY = ParsedLayout(title=None, sections=())
 
 
-def _serving_query(page: str, now: datetime, *entities: Any) -> Any:
+def _serving_query(*entities: Any) -> Any:
+    """Which version of a page serves at a time, built once (page and time are bound)."""
+    now: Any = bindparam("now")
     return (
         select(*entities)
         .where(
-            PageVersion.page == page,
+            PageVersion.page == bindparam("page"),
             PageVersion.withdrawn_at.is_(None),
             PageVersion.starts_at <= now,
             (PageVersion.ends_at.is_(None)) | (PageVersion.ends_at > now),
@@ -73,9 +75,13 @@ def _serving_query(page: str, now: datetime, *entities: Any) -> Any:
     )
 
 
+_SERVING_ROW = _serving_query(PageVersion)
+_SERVING_IDS = _serving_query(PageVersion.id, PageVersion.number)
+
+
 def serving_row(session: Session, page: str, now: datetime) -> PageVersion | None:
     """The version of *page* serving at *now* in the site database *session* reads."""
-    return session.scalars(_serving_query(page, now, PageVersion)).first()
+    return session.scalars(_SERVING_ROW, {"page": page, "now": now}).first()
 
 
 def version_layout(site: SiteContext, session: Session, version_id: int) -> ParsedLayout:
@@ -93,7 +99,7 @@ def version_layout(site: SiteContext, session: Session, version_id: int) -> Pars
 def serving(site: SiteContext, page: str, now: datetime) -> Serving:
     """What *page* of *site* shows at *now* (one site read; two when HQ's default serves)."""
     with site.database.reading() as session:
-        row = session.execute(_serving_query(page, now, PageVersion.id, PageVersion.number)).first()
+        row = session.execute(_SERVING_IDS, {"page": page, "now": now}).first()
         if row is not None:
             version_id, number = row
             layout = version_layout(site, session, version_id)
