@@ -70,6 +70,7 @@ from vintry.errors import (
 )
 from vintry.hookspecs import hookimpl
 from vintry.money import from_fen, prorate, to_fen
+from vintry.pages.blocks import campaign_block
 from vintry.platform import Platform, SiteContext
 from vintry.sourcing.planner import SourcingContext, current_sourcing, plan_cost
 
@@ -132,6 +133,7 @@ __all__ = [
     "WarehouseOption",
     "__version__",
     "authorize",
+    "campaign_block",
     "current_sourcing",
     "from_fen",
     "hookimpl",

@@ -199,6 +199,55 @@ def render_campaigns(block: BlockRender) -> Mapping[str, Any] | None:
     }
 
 
+class CampaignListConfig(_Config):
+    """A list of the live campaigns of one plugin's kinds targeted at the dealer looking."""
+
+    title: Text | None = None
+    limit: int = Field(default=4, ge=1, le=20)
+
+
+def campaign_block(
+    *,
+    name: str,
+    title: str,
+    types: Sequence[str],
+    link: str,
+    description: str = "",
+) -> BlockType:
+    """A block type listing the live campaigns of *types* targeted at the dealer looking —
+    what a promotion plugin's home-page block (a seckill countdown, live auctions, open
+    group buys, spend-X offers) is made of. Each campaign carries the seconds left until it
+    ends (for a countdown) and *link*, formatted with the campaign's ``code``, to the
+    plugin's own route. It reads nothing itself: the page's one read of live campaigns
+    serves every such block, and the block is left out when none is live.
+    """
+
+    def render(block: BlockRender) -> Mapping[str, Any] | None:
+        config: CampaignListConfig = block.config
+        campaigns = block.campaigns(*types)[: config.limit]
+        if not campaigns:
+            return None
+        return {
+            "title": config.title or title,
+            "campaigns": [
+                {
+                    **campaign.model_dump(mode="json"),
+                    "ends_in_seconds": max(int((campaign.ends_at - block.now).total_seconds()), 0),
+                    "link": link.format(code=campaign.code),
+                }
+                for campaign in campaigns
+            ],
+        }
+
+    return BlockType(
+        name=name,
+        title=title,
+        description=description,
+        config_model=CampaignListConfig,
+        render=render,
+    )
+
+
 BLOCK_TYPES = (
     BlockType(
         name="banner",

@@ -25,9 +25,11 @@ from vintry_sdk import (
     Event,
     MigrationsRegistration,
     NotFound,
+    PageBlockRegistration,
     RoutesRegistration,
     SettingsRegistration,
     SiteContext,
+    campaign_block,
     hookimpl,
 )
 
@@ -118,3 +120,19 @@ def vintry_handle_event(event: Event, site: SiteContext) -> None:
     elif action == "ended":
         service.end_early(site, code)
     log.info("auction %s at %s: %s", code, site.code, action)
+
+
+@hookimpl
+def vintry_register_page_blocks(register: PageBlockRegistration) -> None:
+    """Offer a home-page block listing this plugin's live campaigns for the dealer."""
+    from vintry_auction.campaign_types import DUTCH, ENGLISH
+
+    register(
+        campaign_block(
+            name="live-auctions",
+            title="Live auctions",
+            types=(ENGLISH, DUTCH),
+            link="/api/v1/x/auction/auctions/{code}",
+            description="The auctions open to the dealer now, English and Dutch.",
+        )
+    )

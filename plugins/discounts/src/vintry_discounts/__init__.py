@@ -19,8 +19,10 @@ from vintry_sdk import (
     CampaignTypeRegistration,
     CartDraft,
     DealerView,
+    PageBlockRegistration,
     SettingsRegistration,
     SiteContext,
+    campaign_block,
     hookimpl,
     live_campaigns,
 )
@@ -76,3 +78,19 @@ def vintry_price_cart(
     for view in selection.applicable:
         proposals.append(EVALUATORS[view.type](view, cart))
     return proposals
+
+
+@hookimpl
+def vintry_register_page_blocks(register: PageBlockRegistration) -> None:
+    """Offer a home-page block listing this plugin's live campaigns for the dealer."""
+    from vintry_discounts.campaign_types import GIFT, SPEND_OFF
+
+    register(
+        campaign_block(
+            name="spend-offers",
+            title="Spend more, save more",
+            types=(SPEND_OFF, GIFT),
+            link="/api/v1/cart",
+            description="The live spend-X-get-Y-off and gift-with-purchase offers for the dealer.",
+        )
+    )

@@ -22,9 +22,11 @@ from vintry_sdk import (
     CartDraft,
     CommandsRegistration,
     MigrationsRegistration,
+    PageBlockRegistration,
     RoutesRegistration,
     SettingsRegistration,
     SiteContext,
+    campaign_block,
     hookimpl,
 )
 
@@ -86,3 +88,19 @@ def vintry_price_cart(
 ) -> list[AdjustmentCandidate | CampaignSkip]:
     """The tier's price on the orders this plugin places for a group's members only."""
     return list(settlement_candidates(cart))
+
+
+@hookimpl
+def vintry_register_page_blocks(register: PageBlockRegistration) -> None:
+    """Offer a home-page block listing this plugin's live campaigns for the dealer."""
+    from vintry_groupbuy.campaign_types import GROUP_BUY
+
+    register(
+        campaign_block(
+            name="open-group-buys",
+            title="Group buys",
+            types=(GROUP_BUY,),
+            link="/api/v1/x/groupbuy/deals/{code}",
+            description="The group-buy deals the dealer may open or join now.",
+        )
+    )

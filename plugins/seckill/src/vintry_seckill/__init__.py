@@ -31,10 +31,12 @@ from vintry_sdk import (
     Event,
     MigrationsRegistration,
     OrderDraft,
+    PageBlockRegistration,
     ResourceClaim,
     RoutesRegistration,
     SettingsRegistration,
     SiteContext,
+    campaign_block,
     hookimpl,
 )
 
@@ -138,3 +140,19 @@ def vintry_handle_event(event: Event, site: SiteContext) -> None:
             order_paid(site, payload["number"])
         elif payload.get("to") == "cancelled":
             order_cancelled(site, payload["number"])
+
+
+@hookimpl
+def vintry_register_page_blocks(register: PageBlockRegistration) -> None:
+    """Offer a home-page block listing this plugin's live campaigns for the dealer."""
+    from vintry_seckill.campaign_type import SECKILL
+
+    register(
+        campaign_block(
+            name="seckill-countdown",
+            title="Flash sales",
+            types=(SECKILL,),
+            link="/api/v1/x/seckill/sales/{code}",
+            description="The live flash sales for the dealer, with a countdown to their end.",
+        )
+    )
