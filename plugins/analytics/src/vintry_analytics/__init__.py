@@ -22,6 +22,7 @@ from vintry_sdk import (
     CommandsRegistration,
     Event,
     MigrationsRegistration,
+    PageEvent,
     RoutesRegistration,
     SettingsRegistration,
     SiteContext,
@@ -31,6 +32,7 @@ from vintry_sdk import (
 from vintry_analytics.api import router
 from vintry_analytics.cli import app as command_app
 from vintry_analytics.config import PLUGIN_NAME, AnalyticsSettings, settings_for
+from vintry_analytics.page_events import record_page_events
 from vintry_analytics.server_events import record_server_event
 
 __all__ = [
@@ -80,3 +82,9 @@ def vintry_handle_event(event: Event, site: SiteContext) -> None:
         log.debug(
             "%s: %d rows from %s (%s) at %s", PLUGIN_NAME, stored, event.id, event.type, site.code
         )
+
+
+@hookimpl
+def vintry_record_page_events(events: list[PageEvent], site: SiteContext) -> None:
+    """Store home-page block impressions and clicks as behaviour events."""
+    record_page_events(events, site)

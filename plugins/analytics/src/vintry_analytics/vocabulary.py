@@ -36,6 +36,9 @@ class EventType(enum.StrEnum):
     ORDER_CANCELLED = "order_cancelled"
     RETURN_REQUESTED = "return_requested"
     RETURN_APPROVED = "return_approved"
+    # page events: impressions and clicks of home-page blocks, from the kernel's page hook
+    BLOCK_IMPRESSION = "block_impression"
+    BLOCK_CLICK = "block_click"
 
 
 class _Properties(BaseModel):
@@ -86,6 +89,16 @@ class CampaignViewProperties(_Properties):
     campaign: str = Field(min_length=1, max_length=100)
 
 
+class BlockProperties(_Properties):
+    """A block of a site's page was shown or clicked (recorded from the kernel's
+    ``vintry_record_page_events``; the SKU clicked, if any, is in the row's ``sku``)."""
+
+    page: str = Field(min_length=1, max_length=32)
+    version: int | None = None
+    block: str = Field(min_length=1, max_length=64)
+    block_type: str = Field(min_length=1, max_length=64)
+
+
 class NoProperties(_Properties):
     """Server events carry their facts in columns, not in properties."""
 
@@ -120,6 +133,8 @@ SPECS: dict[EventType, EventSpec] = {
         EventSpec(EventType.ORDER_CANCELLED, False, False, NoProperties),
         EventSpec(EventType.RETURN_REQUESTED, False, True, NoProperties),
         EventSpec(EventType.RETURN_APPROVED, False, True, NoProperties),
+        EventSpec(EventType.BLOCK_IMPRESSION, False, False, BlockProperties),
+        EventSpec(EventType.BLOCK_CLICK, False, False, BlockProperties),
     )
 }
 
