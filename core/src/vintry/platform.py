@@ -210,21 +210,26 @@ class Platform:
 
     # --- the site tree --------------------------------------------------------------
 
-    def refresh(self, session: Session | None = None) -> tuple[SiteDirectory, PluginState]:
+    def refresh(
+        self, session: Session | None = None, *, counters: Mapping[str, int] | None = None
+    ) -> tuple[SiteDirectory, PluginState]:
         """The site tree and plugin state, reloaded if any process changed them since.
 
         One small query reads the change counters; a part reloads only when its counter
         moved, so a change made by another worker takes effect on the next request here.
         A request that reads HQ right after (authentication) passes its read *session*, so
-        both share one connection and one transaction.
+        both share one connection and one transaction; one that already read the
+        *counters* on it (with the token) passes them, and no query is made for them.
         """
         if session is None:
             with self.hq.reading() as own:
-                return self._refresh(own)
-        return self._refresh(session)
+                return self._refresh(own, counters)
+        return self._refresh(session, counters)
 
-    def _refresh(self, session: Session) -> tuple[SiteDirectory, PluginState]:
-        counters = read_all(session)
+    def _refresh(
+        self, session: Session, counters: Mapping[str, int] | None = None
+    ) -> tuple[SiteDirectory, PluginState]:
+        counters = dict(counters) if counters is not None else read_all(session)
         self._versions = counters
         sites_version = counters.get(SITES_COUNTER, 0)
         plugins_version = counters.get(PLUGINS_COUNTER, 0)

@@ -14,7 +14,8 @@ from vintry.accounts.principal import Actor
 from vintry.catalog.importer import bundled_catalog_rows
 from vintry.clock import ManualClock, ensure_utc
 from vintry.dealers.models import Dealer
-from vintry.demo.data import HQ_WAREHOUSES, REGIONS
+from vintry.demo.campaigns import DEMO_CAMPAIGNS
+from vintry.demo.data import HQ_WAREHOUSES, PROMOTION_SKUS, REGIONS
 from vintry.demo.history import (
     HISTORY_DAYS,
     HOTSPOT_ORDERS,
@@ -24,6 +25,7 @@ from vintry.demo.history import (
     SkuChoice,
     plan_history,
 )
+from vintry.demo.pages import DEMO_PAGES
 from vintry.demo.seed import seed_demo
 from vintry.inventory import stock
 from vintry.inventory.models import Stock, Warehouse
@@ -48,11 +50,13 @@ SITES = 1 + len(REGIONS)
 WAREHOUSES = len(HQ_WAREHOUSES) + sum(len(region.warehouses) for region in REGIONS)
 DEALERS = 6 * len(REGIONS)
 USERS = 2 * len(REGIONS)  # an operator and one dealer login per region
-SKUS = len(bundled_catalog_rows())  # one SKU per row of the bundled catalog
+SKUS = len(bundled_catalog_rows()) + len(PROMOTION_SKUS)  # the catalog, and the campaigns' SKUs
 STOCK_ROWS = WAREHOUSES * SKUS  # every SKU in every warehouse
 CREDIT_LINES = DEALERS  # every demo dealer may pay on credit
 ORDERS_PER_REGION = 2  # the default
 ORDERS = ORDERS_PER_REGION * (len(REGIONS) - 1 + HOTSPOT_ORDERS) + len(OPEN_ORDERS)
+CAMPAIGNS = len(DEMO_CAMPAIGNS)  # one per promotion plugin, each in its region
+PAGES = len(DEMO_PAGES)  # HQ's default template and the regions' own home pages
 
 
 def test_demo_seeds_the_brand_once_and_a_second_run_creates_nothing(
@@ -64,7 +68,18 @@ def test_demo_seeds_the_brand_once_and_a_second_run_creates_nothing(
     # 32 site databases created and migrated, and the order history played: seconds.
     assert elapsed < 40, f"demo took {elapsed:.1f}s"
     assert "not shown again" in first.stdout  # the demo initialised HQ, so it made the admin
-    total = SITES + WAREHOUSES + DEALERS + USERS + SKUS + STOCK_ROWS + CREDIT_LINES + ORDERS
+    total = (
+        SITES
+        + WAREHOUSES
+        + DEALERS
+        + USERS
+        + SKUS
+        + STOCK_ROWS
+        + CREDIT_LINES
+        + ORDERS
+        + CAMPAIGNS
+        + PAGES
+    )
     assert f"{total} object(s) created" in first.stdout
     assert f"Order history: {ORDERS} order(s) over the last ninety days" in first.stdout
     assert "refused" not in first.stdout, "every step of the history went through"
@@ -81,6 +96,8 @@ def test_demo_seeds_the_brand_once_and_a_second_run_creates_nothing(
         "stock rows": (0, STOCK_ROWS),
         "credit lines": (0, CREDIT_LINES),
         "orders": (0, ORDERS),
+        "campaigns": (0, CAMPAIGNS),
+        "home pages": (0, PAGES),
     }
     assert second.history.problems == []
 

@@ -25,11 +25,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
+from typer.testing import CliRunner
 from vintry.accounts.models import Role
 from vintry.accounts.principal import Actor
 from vintry.catalog import service as catalog
 from vintry.catalog.models import Sku
 from vintry.catalog.schemas import BrandCreate, CategoryCreate, ProductCreate, SkuCreate
+from vintry.cli.console import console
 from vintry.dealers.models import Dealer, DealerTier
 from vintry.events.outbox import record_event
 from vintry.events.read_models import rebuild_site
@@ -48,6 +50,8 @@ from vintry_analytics.storage import epoch_ms
 ACTOR = Actor(name="analytics-tests")
 SKUS = {"FT-500": "1499.00", "FT-200": "699.00", "FT-100": "399.00", "LJ-500": "899.00"}
 BASE = "/api/v1/x/analytics"
+UNTIL = "2026-01-01T00:00:00+00:00"
+"""The end of the CLI tests' reports (the test clock's now)."""
 
 
 @dataclass
@@ -284,3 +288,23 @@ def world(vintry_factory: VintryFactory, vintry_clock: ManualClock) -> World:
         rebuild_site(factory.platform, code)
     built.relay()
     return built
+
+
+@pytest.fixture
+def cli(world: World, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A runner whose ``Platform()`` opens the test platform's databases."""
+    settings = world.platform.settings
+    monkeypatch.setenv("VINTRY_DATA_DIR", str(settings.data_dir))
+    for name, value in (
+        ("VINTRY_HQ_DATABASE_URL", settings.hq_database_url),
+        ("VINTRY_SITE_DATABASE_URL", settings.site_database_url),
+    ):
+        if value:
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("VINTRY_CONFIG_FILE", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    # Rich reads COLUMNS once, when the shared console is built: set its width too.
+    monkeypatch.setattr(console, "width", 200)
+    return CliRunner()

@@ -5,36 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
-from vintry.cli.console import console
 
 from vintry_analytics import PLUGIN_NAME
 from vintry_analytics.cli import app
 
-from .conftest import World
-
-UNTIL = "2026-01-01T00:00:00+00:00"
-
-
-@pytest.fixture
-def cli(world: World, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    """A runner whose ``Platform()`` opens the test platform's databases."""
-    settings = world.platform.settings
-    monkeypatch.setenv("VINTRY_DATA_DIR", str(settings.data_dir))
-    for name, value in (
-        ("VINTRY_HQ_DATABASE_URL", settings.hq_database_url),
-        ("VINTRY_SITE_DATABASE_URL", settings.site_database_url),
-    ):
-        if value:
-            monkeypatch.setenv(name, value)
-        else:
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("VINTRY_CONFIG_FILE", raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-    # Rich reads COLUMNS once, when the shared console is built: set its width too.
-    monkeypatch.setattr(console, "width", 200)
-    return CliRunner()
+from .conftest import UNTIL, World
 
 
 def test_funnel_and_trend_reports_write_svg_charts(

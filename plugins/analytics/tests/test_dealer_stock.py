@@ -1,5 +1,6 @@
 """Dealers' own stock: sell-out by JSON and CSV, validated row by row, idempotent by
-reference; stock = delivered units minus reported sold; who may read whose stock."""
+reference; stock = delivered units minus reported sold; who may read whose stock
+(``analytics:read``)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_sellout_lowers_the_dealers_own_stock(world: World) -> None:
 
     first = client.post(SELLOUT, json={"lines": lines})
     again = client.post(SELLOUT, json={"lines": lines})
-    stock = client.get(f"{BASE}/dealers/{dealer}/stock")
+    stock = world.operator_client("east").get(f"{BASE}/dealers/{dealer}/stock")
 
     assert first.json() == {"dealer": dealer, "recorded": 2, "duplicates": []}
     assert again.json() == {"dealer": dealer, "recorded": 0, "duplicates": ["INV-1", "INV-2"]}
@@ -65,7 +66,7 @@ def test_every_bad_line_is_reported_and_nothing_is_stored(world: World) -> None:
         ("lines.3.reference", "duplicate_reference"),
         ("lines.4.quantity", "exceeds_received"),
     ]
-    assert client.get(f"{BASE}/dealers/{dealer}/stock").json()["on_hand"] == 5
+    assert world.hq_client().get(f"{BASE}/dealers/{dealer}/stock").json()["on_hand"] == 5
 
 
 def test_a_csv_upload_is_validated_row_by_row(world: World) -> None:
@@ -105,19 +106,21 @@ def test_a_csv_upload_is_validated_row_by_row(world: World) -> None:
         ("line1.qty", "unknown_column"),
     ]
     assert good.json() == {"dealer": dealer, "recorded": 2, "duplicates": []}
-    assert client.get(f"{BASE}/dealers/{dealer}/stock").json()["on_hand"] == 3
+    assert world.hq_client().get(f"{BASE}/dealers/{dealer}/stock").json()["on_hand"] == 3
 
 
 def test_who_may_read_a_dealers_stock(world: World) -> None:
+    """``analytics:read``: operators inside their subtree and HQ; no dealer, not even for
+    its own stock (dealers report sell-out, they do not read the analytics)."""
     dealer, neighbour = world.dealers["east"][:2]
     path = f"{BASE}/dealers/{dealer}/stock"
 
-    assert world.dealer_client(dealer, "east").get(path).status_code == 200
-    hidden = world.dealer_client(neighbour, "east").get(path)
-    assert (hidden.status_code, hidden.json()["error"]["code"]) == (404, "dealer_not_found")
+    for caller in (dealer, neighbour):
+        refused = world.dealer_client(caller, "east").get(path)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "permission_denied")
     assert world.operator_client("east").get(path).status_code == 200
     store = world.operator_client("east-s1").get(f"{BASE}/dealers/{dealer}/stock")
-    assert store.status_code == 404
+    assert (store.status_code, store.json()["error"]["code"]) == (404, "dealer_not_found")
     assert world.hq_client("west").get(path).status_code == 404  # not in west's subtree
     assert world.hq_client().get(path).status_code == 200
     assert world.hq_client().get(f"{BASE}/dealers/NOBODY/stock").status_code == 404

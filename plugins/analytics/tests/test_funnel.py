@@ -15,7 +15,9 @@ from vintry_analytics.funnel import (
     FunnelQuery,
     FunnelTally,
     Path,
+    Plan,
     best_path,
+    choose_plan,
     funnel_at_site,
     median,
     site_paths,
@@ -52,31 +54,48 @@ def _replace_events(world: World, events: list[tuple[str, str, int, str]]) -> No
     )
 
 
+def _plans(world: World) -> list[Plan]:
+    """Every plan the site's database can run: the seeks are SQLite's SQL."""
+    if world.platform.site_database("east").engine.dialect.name == "sqlite":
+        return list(Plan)
+    return [Plan.GROUPED]
+
+
 @settings(
     max_examples=120,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(events=stream, steps=funnel_steps, window=st.integers(0, 25), cut=st.integers(0, 45))
+@given(
+    events=stream,
+    steps=funnel_steps,
+    window=st.integers(0, 25),
+    cut=st.integers(0, 45),
+    only=st.none() | st.frozensets(st.sampled_from(DEALERS), min_size=1),
+)
 def test_the_engine_equals_the_brute_force_reference(
     world: World,
     events: list[tuple[str, str, int, str]],
     steps: list[str],
     window: int,
     cut: int,
+    only: frozenset[str] | None,
 ) -> None:
-    """Strict order, repeated steps, the window from the first step, the period's end."""
+    """Strict order, repeated steps, the window from the first step, the period's end, and
+    a funnel over named dealers; with every plan the database can run."""
     _replace_events(world, events)
-    query = FunnelQuery(tuple(steps), window, T0_MS + 2, T0_MS + cut)
-    with world.platform.site_database("east").reading() as session:
-        engine = site_paths(session, query)
-        by_sku = site_paths(session, query, by_sku=True)
-    raw = [(dealer, type_, T0_MS + t) for dealer, type_, t, _ in events]
+    query = FunnelQuery(tuple(steps), window, T0_MS + 2, T0_MS + cut, only)
+    counted = [event for event in events if only is None or event[0] in only]
+    raw = [(dealer, type_, T0_MS + t) for dealer, type_, t, _ in counted]
     expected = reference_paths(raw, steps, window, query.start_ms, query.end_ms)
-    assert {dealer: path for (dealer, _), path in engine.items()} == expected
-    raw_sku = [(f"{d}|{s}", type_, T0_MS + t) for d, type_, t, s in events]
+    raw_sku = [(f"{d}|{s}", type_, T0_MS + t) for d, type_, t, s in counted]
     expected_sku = reference_paths(raw_sku, steps, window, query.start_ms, query.end_ms)
-    assert {f"{d}|{s}": path for (d, s), path in by_sku.items()} == expected_sku
+    for plan in _plans(world):
+        with world.platform.site_database("east").reading() as session:
+            engine = site_paths(session, query, plan=plan)
+            by_sku = site_paths(session, query, by_sku=True, plan=plan)
+        assert {dealer: path for (dealer, _), path in engine.items()} == expected, plan
+        assert {f"{d}|{s}": path for (d, s), path in by_sku.items()} == expected_sku, plan
 
     tally = funnel_at_site(world.platform.site("east"), query).overall
     oracle = FunnelTally(len(steps))
@@ -84,6 +103,41 @@ def test_the_engine_equals_the_brute_force_reference(
         oracle.add(path)
     assert tally.reached == oracle.reached
     assert [median(d) for d in tally.durations] == [median(d) for d in oracle.durations]
+
+
+def test_the_plan_follows_how_fast_the_funnel_narrows(world: World) -> None:
+    """Seeks from whichever of steps 1 and 2 is much rarer; a grouped read when they are
+    alike, for a few named dealers, and always on PostgreSQL. Each plan gives the same."""
+    moment = world.clock.now() - timedelta(days=5)
+    dealers = world.dealers["east"]
+    rows: list[tuple[str, str, str | None, datetime]] = []
+    for index in range(420):
+        dealer = dealers[index % len(dealers)]
+        at = moment + timedelta(seconds=index)
+        rows.append((dealer, "product_view", "FT-500", at))
+        if index % 9 == 0:  # every dealer, a ninth of its views
+            rows.append((dealer, "add_to_cart", "FT-500", at + timedelta(milliseconds=500)))
+        if index % 3 == 0:
+            rows.append((dealer, "search", None, at - timedelta(milliseconds=500)))
+    world.events("east", rows)
+    start, end = epoch_ms(moment - timedelta(hours=1)), epoch_ms(world.clock.now())
+    hour = 3_600_000
+    narrowing = FunnelQuery(("product_view", "add_to_cart"), hour, start, end)
+    widening = FunnelQuery(("add_to_cart", "product_view"), hour, start, end)
+    alike = FunnelQuery(("search", "product_view"), hour, start, end)
+    named = FunnelQuery(narrowing.steps, hour, start, end, frozenset(dealers[:2]))
+    sqlite = world.platform.site_database("east").engine.dialect.name == "sqlite"
+
+    with world.platform.site_database("east").reading() as session:
+        chosen = [choose_plan(session, query) for query in (narrowing, widening, alike, named)]
+        results = {plan: site_paths(session, narrowing, plan=plan) for plan in _plans(world)}
+
+    if sqlite:
+        assert chosen == [Plan.SEEK_FROM_STEP_2, Plan.SEEK_FROM_STEP_1, Plan.GROUPED, Plan.GROUPED]
+    else:
+        assert chosen == [Plan.GROUPED] * 4
+    assert len({tuple(sorted(paths.items())) for paths in results.values()}) == 1
+    assert sum(path.level == 2 for path in results[Plan.GROUPED].values()) == len(dealers)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from vintry.inventory import stock
+
 from .conftest import EAST, SKU, SOUTH, UNITS, Mall
 
 LOT = {
@@ -56,8 +58,13 @@ def test_the_price_steps_down_to_the_floor_and_each_sale_is_at_its_step(mall: Ma
     for index, sale in enumerate(lot["sales"]):
         assert _order_unit_price(mall, index, sale["order"]) == Decimal(sale["unit_price"])
     assert mall.held("auction:east:DUTCH-1") == 0
-    # The last order holds its 3 units; the first two, unpaid past their pay-by time, ran out.
+    # Each order took its units over from the lot; the last one holds its 3 units, the first
+    # two ran out unpaid and go back to stock with the expiry sweep.
     assert mall.held(lot["sales"][-1]["order"]) == 3
+    assert mall.free_units() == UNITS - 10
+    with mall.platform.hq.transaction() as session:
+        assert stock.expire_all(session, mall.clock.now()) == 7
+        assert stock.ledger_discrepancies(session) == []
     assert mall.free_units() == UNITS - 3
 
 

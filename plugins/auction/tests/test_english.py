@@ -114,7 +114,7 @@ def test_the_winner_gets_an_order_at_its_bid_and_the_hold_moves_to_it(mall: Mall
     assert (line["sku"], line["quantity"]) == (SKU, 6)
     assert Decimal(line["total"]) == Decimal("1200.00") * 6 == Decimal(order["total"])
     applied = order["pricing"]["applied"][0]
-    assert applied["campaign"] == "auction:AUC-1" and applied["source"] == "auction"
+    assert applied["campaign"] == "AUC-1" and applied["source"] == "auction"
     assert mall.held("auction:east:AUC-1") == 0
     assert mall.held(sale["order"]) == 6
     assert mall.free_units() == UNITS - 6
@@ -190,9 +190,7 @@ def test_auction_config_is_validated_and_floors_are_held(mall: Mall) -> None:
         },
     )
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_campaign_config"
-    hq = mall.factory.admin_client(site=mall.factory.root)
-    floor = hq.put(f"/api/v1/catalog/floors/{SKU}", json={"min_price": "900.00"})
-    assert floor.status_code in (200, 201), floor.text
+    mall.set_floor(SKU, "900.00")
     under = mall.operator[EAST].post(
         "/api/v1/campaigns",
         json={
@@ -207,3 +205,16 @@ def test_auction_config_is_validated_and_floors_are_held(mall: Mall) -> None:
     assert under.status_code == 422
     assert under.json()["error"]["code"] == "campaign_below_price_floor"
     assert under.json()["error"]["details"]["sku"] == SKU
+
+
+def test_a_winning_bid_under_a_floor_set_since_fails_and_the_lot_goes_back(mall: Mall) -> None:
+    mall.auction("english-auction", LOT, minutes=30)
+    assert _bid(mall, 0, "1000.00").status_code == 201
+    mall.set_floor(SKU, "1100.00")
+    mall.clock.advance(minutes=31)
+    swept = mall.operator[EAST].post("/api/v1/x/auction/sweep", json={}).json()
+    assert (swept["closed"], swept["orders_placed"], swept["orders_failed"]) == (1, 0, 1)
+    (sale,) = mall.operator[EAST].get("/api/v1/x/auction/lots/AUC-1").json()["sales"]
+    assert sale["status"] == "failed" and sale["order"] is None
+    assert sale["failure"].startswith("below_price_floor") and "1100.00" in sale["failure"]
+    assert mall.held("auction:east:AUC-1") == 0 and mall.free_units() == UNITS

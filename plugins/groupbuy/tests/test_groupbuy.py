@@ -74,7 +74,9 @@ def test_a_group_succeeds_once_and_every_member_pays_the_tier_reached(mall: Mall
         order = mall.dealers[EAST][index].get(f"/api/v1/orders/{member['order']}").json()
         (line,) = order["lines"]
         assert Decimal(line["total"]) == Decimal("1300.00") * member["quantity"]
-        assert order["pricing"]["applied"][0]["campaign"] == f"groupbuy:{group}"
+        applied = order["pricing"]["applied"][0]
+        assert (applied["source"], applied["campaign"]) == ("groupbuy", "GB-1")
+        assert group in applied["reason"]
         assert mall.held(f"groupbuy:east:{group}:D-EAST-{index}") == 0
         assert mall.held(member["order"]) == member["quantity"]
     assert mall.free_units() == UNITS - 8
@@ -162,3 +164,21 @@ def test_another_region_never_sees_the_deals(mall: Mall) -> None:
     seen = mall.dealers[EAST][1].get(f"/api/v1/x/groupbuy/groups/{group}").json()
     assert [m["dealer"] for m in seen["members"]] == [None]  # other members' codes hidden
     assert mall.free_units(SOUTH) == UNITS
+
+
+def test_a_floor_raised_after_success_refuses_the_orders_and_releases_the_holds(
+    mall: Mall,
+) -> None:
+    mall.deal(DEAL)
+    group = _open(mall, 0, 2).json()["code"]
+    assert _join(mall, 1, group, 2).status_code == 201
+    assert _join(mall, 2, group, 3).json()["status"] == "succeeded"
+    mall.set_floor(SKU, "1450.00")
+    mall.clock.advance(minutes=61)
+    swept = mall.operator[EAST].post("/api/v1/x/groupbuy/sweep", json={}).json()
+    assert (swept["orders_placed"], swept["orders_failed"], swept["holds_released"]) == (0, 3, 7)
+    (settled,) = mall.operator[EAST].get("/api/v1/x/groupbuy/deals/GB-1/groups").json()
+    assert {m["status"] for m in settled["members"]} == {"failed"}
+    assert all(m["failure"].startswith("below_price_floor") for m in settled["members"])
+    assert "1450.00" in settled["members"][0]["failure"]
+    assert mall.free_units() == UNITS

@@ -11,7 +11,9 @@ functions marked with :data:`hookimpl`::
         register(MySettings)
 
 The hooks are documented in ``docs/plugins/hooks.md``; the pytest harness is
-:mod:`vintry_sdk.testing`.
+:mod:`vintry_sdk.testing`. A plugin that sells stock it holds in advance (a lot, a group's
+units) holds it with :func:`hold_stock`, gives it back with :func:`release_stock`, and turns
+it into the buyer's order with :func:`place_held` (``docs/placement.md``, "Hand-over").
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -70,6 +72,16 @@ from vintry.errors import (
 )
 from vintry.hookspecs import hookimpl
 from vintry.money import from_fen, prorate, to_fen
+from vintry.orders.handover import (
+    HandOverResult,
+    HeldCampaign,
+    HeldLine,
+    HeldStock,
+    held_units,
+    hold_stock,
+    place_held,
+    release_stock,
+)
 from vintry.pages.blocks import campaign_block
 from vintry.platform import Platform, SiteContext
 from vintry.sourcing.planner import SourcingContext, current_sourcing, plan_cost
@@ -100,6 +112,10 @@ __all__ = [
     "DealerView",
     "Event",
     "GiftLine",
+    "HandOverResult",
+    "HeldCampaign",
+    "HeldLine",
+    "HeldStock",
     "InvalidInput",
     "ManualClock",
     "MigrationsRegistration",
@@ -136,10 +152,14 @@ __all__ = [
     "campaign_block",
     "current_sourcing",
     "from_fen",
+    "held_units",
+    "hold_stock",
     "hookimpl",
     "live_campaigns",
+    "place_held",
     "plan_cost",
     "prorate",
     "public",
+    "release_stock",
     "to_fen",
 ]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,7 +21,9 @@ from vintry.accounts.schemas import TokenCreate, TokenCreated, TokenOut, UserCre
 from vintry.audit.service import record_change
 from vintry.clock import ensure_utc
 from vintry.contracts import DealerView
-from vintry.dealers.models import Dealer
+from vintry.db.base import table
+from vintry.db.counters import ChangeCounter
+from vintry.dealers.models import Dealer, DealerTier
 from vintry.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from vintry.platform import Platform
 from vintry.sites.directory import SiteDirectory
@@ -217,49 +222,187 @@ def touch_token(platform: Platform, token_id: str) -> None:
             fresh.last_used_at = now
 
 
-def authenticate_with(
-    platform: Platform, raw: str, directory: SiteDirectory, session: Session
-) -> tuple[Principal, bool]:
-    """:func:`authenticate` on the caller's read *session* (a request reads the change
-    counters on it first). Also says whether the token's ``last_used_at`` is stale: the
-    caller then calls :func:`touch_token` once *session* is closed — never a second
-    connection while one is held."""
-    token_id, secret = parse_token(raw)
-    now = platform.clock.now()
-    row = session.execute(
-        select(ApiToken, User, Dealer)
-        .join(User, ApiToken.user_id == User.id)
-        .outerjoin(Dealer, Dealer.id == User.dealer_id)
-        .where(ApiToken.id == token_id)
-    ).first()
+@dataclass(frozen=True)
+class TokenRow:
+    """What one query read for a bearer token: the token, its user, the user's dealer and
+    (with :func:`read_token`) every change counter, as HQ had them at that instant."""
+
+    token_id: str
+    secret_hash: str
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    user_id: int
+    username: str
+    role: Role
+    user_site_id: int
+    user_active: bool
+    dealer_id: int | None
+    dealer_code: str | None
+    dealer_name: str | None
+    dealer_tier: DealerTier | None
+    dealer_tags: list[str] | None
+    dealer_site_id: int | None
+    dealer_active: bool | None
+    counters: dict[str, int] | None = None
+
+
+def _token_query(counters: Any | None) -> Select[Any]:
+    """The token, user and dealer columns (Core columns: no ORM objects to build and
+    discard), and optionally an aggregate of every change counter."""
+    tokens, users, dealers = table(ApiToken).c, table(User).c, table(Dealer).c
+    columns: list[Any] = [
+        tokens.id,
+        tokens.secret_hash,
+        tokens.expires_at,
+        tokens.revoked_at,
+        tokens.last_used_at,
+        users.id,
+        users.username,
+        users.role,
+        users.site_id,
+        users.active,
+        users.dealer_id,
+        dealers.code,
+        dealers.name,
+        dealers.tier,
+        dealers.tags,
+        dealers.site_id,
+        dealers.active,
+    ]
+    if counters is not None:
+        columns.append(counters)
+    return (
+        select(*columns)
+        .select_from(
+            table(ApiToken)
+            .join(table(User), users.id == tokens.user_id)
+            .outerjoin(table(Dealer), dealers.id == users.dealer_id)
+        )
+        .where(tokens.id == bindparam("token_id"))
+    )
+
+
+def _counters_aggregate(dialect: str) -> Any:
+    """Every change counter as one JSON object: ``json_object_agg`` on PostgreSQL,
+    ``json_group_object`` on SQLite."""
+    counters = table(ChangeCounter).c
+    aggregate = func.json_object_agg if dialect == "postgresql" else func.json_group_object
+    return select(aggregate(counters.name, counters.version)).scalar_subquery()
+
+
+# Built once: a statement object reused keeps its cache key, so each request skips
+# building the query and computing the key for SQLAlchemy's compiled cache.
+_TOKEN_ONLY = _token_query(None)
+_TOKEN_AND_COUNTERS = {
+    dialect: _token_query(_counters_aggregate(dialect)) for dialect in ("sqlite", "postgresql")
+}
+
+
+def read_token(session: Session, raw: str, *, with_counters: bool = False) -> TokenRow:
+    """The row of bearer token *raw* in one statement on *session* (401 when the token is
+    malformed or unknown). With *with_counters* the change counters come in the same
+    statement, so a request reads the token and the versions of everything cached in one
+    round trip, from one snapshot."""
+    token_id, _secret = parse_token(raw)
+    connection = session.connection()
+    query = _TOKEN_AND_COUNTERS[connection.dialect.name] if with_counters else _TOKEN_ONLY
+    row = connection.execute(query, {"token_id": token_id}).first()
     if row is None:
         raise Unauthenticated("the token is not known", code="invalid_token")
-    token, user, dealer = row
-    if not hmac.compare_digest(token.secret_hash, hash_secret(secret)):
+    counters: dict[str, int] | None = None
+    if with_counters:
+        value = row[17]
+        if isinstance(value, str | bytes):
+            value = json.loads(value)
+        counters = {str(name): int(version) for name, version in (value or {}).items()}
+    (
+        token_id,
+        secret_hash,
+        expires_at,
+        revoked_at,
+        last_used_at,
+        user_id,
+        username,
+        role,
+        user_site_id,
+        user_active,
+        dealer_id,
+        dealer_code,
+        dealer_name,
+        dealer_tier,
+        dealer_tags,
+        dealer_site_id,
+        dealer_active,
+    ) = row[:17]
+    return TokenRow(
+        token_id=token_id,
+        secret_hash=secret_hash,
+        expires_at=expires_at,
+        revoked_at=revoked_at,
+        last_used_at=last_used_at,
+        user_id=user_id,
+        username=username,
+        role=role,
+        user_site_id=user_site_id,
+        user_active=user_active,
+        dealer_id=dealer_id,
+        dealer_code=dealer_code,
+        dealer_name=dealer_name,
+        dealer_tier=dealer_tier,
+        dealer_tags=dealer_tags,
+        dealer_site_id=dealer_site_id,
+        dealer_active=dealer_active,
+        counters=counters,
+    )
+
+
+def authenticate_with(
+    platform: Platform,
+    raw: str,
+    directory: SiteDirectory,
+    session: Session,
+    *,
+    found: TokenRow | None = None,
+) -> tuple[Principal, bool]:
+    """:func:`authenticate` on the caller's read *session* (a request reads the change
+    counters on it first, or passes the row :func:`read_token` *found* with them). Also
+    says whether the token's ``last_used_at`` is stale: the caller then calls
+    :func:`touch_token` once *session* is closed — never a second connection while one
+    is held."""
+    _token_id, secret = parse_token(raw)
+    if found is None:
+        found = read_token(session, raw)
+    now = platform.clock.now()
+    if not hmac.compare_digest(found.secret_hash, hash_secret(secret)):
         raise Unauthenticated("the token is not known", code="invalid_token")
-    if token.revoked_at is not None:
+    if found.revoked_at is not None:
         raise Unauthenticated("the token was revoked", code="token_revoked")
-    if ensure_utc(token.expires_at) <= now:
+    if ensure_utc(found.expires_at) <= now:
         raise Unauthenticated("the token has expired", code="token_expired")
-    if not user.active:
+    if not found.user_active:
         raise Unauthenticated("the user is deactivated", code="user_inactive")
-    stale = token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION
+    last_used = found.last_used_at
+    stale = last_used is None or now - last_used >= LAST_USED_RESOLUTION
+    dealer = None
+    if found.dealer_code is not None:
+        assert found.dealer_name is not None and found.dealer_tier is not None
+        assert found.dealer_site_id is not None
+        dealer = DealerView(
+            code=found.dealer_code,
+            name=found.dealer_name,
+            tier=found.dealer_tier.value,
+            tags=tuple(found.dealer_tags or ()),
+            site=directory.by_id(found.dealer_site_id).code,
+        )
     principal = Principal(
-        user_id=user.id,
-        username=user.username,
-        role=user.role,
-        site=directory.by_id(user.site_id).code,
-        dealer_id=user.dealer_id,
-        token_id=token.id,
-        dealer=None
-        if dealer is None
-        else DealerView(
-            code=dealer.code,
-            name=dealer.name,
-            tier=dealer.tier.value,
-            tags=tuple(dealer.tags),
-            site=directory.by_id(dealer.site_id).code,
-        ),
-        dealer_active=dealer is not None and dealer.active,
+        user_id=found.user_id,
+        username=found.username,
+        role=found.role,
+        site=directory.by_id(found.user_site_id).code,
+        dealer_id=found.dealer_id,
+        token_id=found.token_id,
+        dealer=dealer,
+        dealer_active=bool(found.dealer_active),
     )
     return principal, stale

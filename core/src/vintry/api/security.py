@@ -13,7 +13,7 @@ The app factory refuses to build if any route declares neither.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any
@@ -21,14 +21,15 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from vintry.accounts.models import Role
 from vintry.accounts.permissions import Permission
 from vintry.accounts.principal import Actor, Principal
-from vintry.accounts.service import authenticate_with, touch_token
+from vintry.accounts.service import authenticate_with, read_token, touch_token
 from vintry.api.middleware import site_hint
 from vintry.errors import NotFound, PermissionDenied, Unauthenticated
-from vintry.platform import Platform, SiteContext
+from vintry.platform import Platform, PluginState, SiteContext
 from vintry.sites.directory import SiteDirectory
 
 PUBLIC = "public"
@@ -91,23 +92,32 @@ def resolve_site_code(request: Request, directory: SiteDirectory) -> str:
 
 
 @cache
-def authorize(permission: Permission) -> Callable[..., RequestScope]:
-    """The dependency of a route that needs *permission* on the addressed site."""
+def authorize(permission: Permission) -> Callable[..., Awaitable[RequestScope]]:
+    """The dependency of a route that needs *permission* on the addressed site.
 
-    def dependency(
+    It is a coroutine: on SQLite its one read (token, user, dealer and change counters in
+    one statement, :func:`~vintry.accounts.service.read_token`) is a library call on a
+    local file that never waits for writers (WAL), cheaper than the hop to a worker thread
+    and back that a plain function dependency costs every request. On PostgreSQL, a round
+    trip to a server, the read runs on a worker thread. Recording a stale token's use is
+    a write, so it always runs on a worker thread.
+    """
+
+    async def dependency(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> RequestScope:
         platform = get_platform(request)
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise Unauthenticated("send 'Authorization: Bearer <token>'", code="unauthenticated")
-        with platform.hq.reading() as session:  # one connection for both reads
-            directory, state = platform.refresh(session)
-            principal, stale = authenticate_with(
-                platform, credentials.credentials, directory, session
+        if platform.hq.backend == "sqlite":
+            directory, state, principal, stale = _authenticate(platform, credentials.credentials)
+        else:
+            directory, state, principal, stale = await run_in_threadpool(
+                _authenticate, platform, credentials.credentials
             )
         if stale:
-            touch_token(platform, principal.token_id)
+            await run_in_threadpool(touch_token, platform, principal.token_id)
         code = resolve_site_code(request, directory)
         node = directory.get(code)
         if not principal.reaches_site(directory, code) or (
@@ -132,6 +142,19 @@ def authorize(permission: Permission) -> Callable[..., RequestScope]:
     dependency.__name__ = f"authorize_{permission.name.lower()}"
     dependency.permission = permission  # type: ignore[attr-defined]
     return dependency
+
+
+def _authenticate(
+    platform: Platform, raw: str
+) -> tuple[SiteDirectory, PluginState, Principal, bool]:
+    """The site tree, plugin state and caller of bearer token *raw*, from one read."""
+    with platform.hq.reading() as session:
+        # One statement reads the token, its user and dealer, and the change counters the
+        # site tree, plugin state and every cache are checked against.
+        found = read_token(session, raw, with_counters=True)
+        directory, state = platform.refresh(session, counters=found.counters)
+        principal, stale = authenticate_with(platform, raw, directory, session, found=found)
+    return directory, state, principal, stale
 
 
 @cache
@@ -173,8 +196,9 @@ def _raise_plugin_refusal(request: Request) -> None:
         raise refusal
 
 
-def public(request: Request) -> None:
-    """The dependency of a route anyone may call (health checks)."""
+async def public(request: Request) -> None:
+    """The dependency of a route anyone may call (health checks); a coroutine, as it only
+    reads the request (no hop to a worker thread)."""
     _raise_plugin_refusal(request)
 
 

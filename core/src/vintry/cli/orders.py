@@ -330,5 +330,6 @@ def sweep_claims_command(
         outcome = sweep_claims(platform, older_than=timedelta(minutes=older_than))
     console.print(
         f"Pending claims settled: {outcome['confirmed']} confirmed (their order reached HQ), "
-        f"{outcome['released']} released (it never did)."
+        f"{outcome['released']} released (it never did); {outcome['failed']} could not be "
+        "released (their plugin failed) and stay pending for the next sweep."
     )

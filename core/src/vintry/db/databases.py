@@ -22,6 +22,7 @@ class Database:
         self._pool_size = pool_size
         self._max_overflow = max_overflow
         self._engine: Engine | None = None
+        self._reader: tuple[Engine, Engine] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -54,13 +55,20 @@ class Database:
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A session for reads only (on SQLite it does not take the write lock)."""
-        bind = self.engine.execution_options(**{READ_ONLY_OPTION: True})
+        engine = self.engine
+        made = self._reader
+        if made is None or made[0] is not engine:
+            # Made once per engine: building the option engine per read cost more than
+            # the small reads most requests make.
+            made = self._reader = (engine, engine.execution_options(**{READ_ONLY_OPTION: True}))
+        bind = made[1]
         with Session(bind, expire_on_commit=False) as session, session.begin():
             yield session
 
     def dispose(self) -> None:
         """Close the engine's pooled connections; the next use reopens them."""
         with self._lock:
+            self._reader = None
             if self._engine is not None:
                 self._engine.dispose()
                 self._engine = None

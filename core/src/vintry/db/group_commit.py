@@ -12,12 +12,23 @@ lone request pays nothing for batching, and under load the batch grows by itself
 ``run`` decides what a failed job means: it returns an outcome per job (a result, or an
 exception to raise in that job's thread), so one job's refusal never fails its
 neighbours. An exception escaping ``run`` fails every job of the batch with it.
+
+**Gathering.** Every batch pays a fixed cost (a transaction, its statements, a durable
+commit) whatever its size, so a bigger batch is cheaper per job. A request that will
+submit a job soon — it is still preparing it (pricing an order) — can say so with
+:meth:`GroupCommitter.arriving`. A leader that finds such jobs on their way waits for them,
+at most ``gather_seconds``, before it takes its batch: the idea of PostgreSQL's
+``commit_delay``, which waits only when ``commit_siblings`` other transactions are active.
+A lone request never waits (nothing else is arriving), and the wait is bounded, so a
+request that never submits (its preparation failed) only ever costs that bound.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -34,6 +45,13 @@ class _Slot(Generic[J, R]):
     event: threading.Event = field(default_factory=threading.Event)
 
 
+@dataclass(eq=False)
+class Arrival:
+    """A job announced by :meth:`GroupCommitter.arriving`, not yet submitted."""
+
+    submitted: bool = False
+
+
 class GroupCommitter(Generic[J, R]):
     """Runs submitted jobs in batches, one batch at a time, on the submitters' threads."""
 
@@ -42,22 +60,53 @@ class GroupCommitter(Generic[J, R]):
         run: Callable[[Sequence[J]], Sequence[R | BaseException]],
         *,
         max_batch: int = 32,
+        gather_seconds: float = 0.0,
     ) -> None:
         self._run = run
         self._max_batch = max_batch
+        self._gather_seconds = gather_seconds
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._queue: list[_Slot[J, R]] = []
         self._busy = False
+        self._arriving = 0
         self.batches = 0
         """Batches run so far (for metrics and tests)."""
         self.jobs = 0
         """Jobs run so far."""
 
-    def submit(self, job: J) -> R:
-        """Run *job* in the next batch and return its result (or raise its exception)."""
+    @contextmanager
+    def arriving(self) -> Iterator[Arrival]:
+        """Announce a job this thread will submit (pass the arrival to :meth:`submit`):
+        until it is submitted, or the block ends without it, a leader may wait for it."""
+        arrival = Arrival()
+        with self._lock:
+            self._arriving += 1
+        try:
+            yield arrival
+        finally:
+            self.withdraw(arrival)
+
+    def withdraw(self, arrival: Arrival) -> None:
+        """The announced job will not come (or not through :meth:`submit`): stop waiting
+        for it. Idempotent; nothing happens once it was submitted."""
+        with self._lock:
+            if not arrival.submitted:
+                arrival.submitted = True
+                self._arriving -= 1
+                self._arrived.notify_all()
+
+    def submit(self, job: J, arrival: Arrival | None = None) -> R:
+        """Run *job* in the next batch and return its result (or raise its exception).
+
+        *arrival* is the announcement of this job made with :meth:`arriving`, if any."""
         slot: _Slot[J, R] = _Slot(job)
         with self._lock:
             self._queue.append(slot)
+            if arrival is not None and not arrival.submitted:
+                arrival.submitted = True
+                self._arriving -= 1
+            self._arrived.notify_all()
         while True:
             with self._lock:
                 if slot.done:
@@ -67,6 +116,7 @@ class GroupCommitter(Generic[J, R]):
                 else:
                     self._busy = True
                     lead = True
+                    self._gather()
                     batch = self._queue[: self._max_batch]
                     del self._queue[: self._max_batch]
             if not lead:
@@ -86,6 +136,17 @@ class GroupCommitter(Generic[J, R]):
         if slot.error is not None:
             raise slot.error
         return slot.result  # type: ignore[return-value]
+
+    def _gather(self) -> None:
+        """Called by the new leader, lock held: wait (bounded) for announced jobs."""
+        if not self._arriving or self._gather_seconds <= 0:
+            return
+        deadline = time.monotonic() + self._gather_seconds
+        while self._arriving and len(self._queue) < self._max_batch:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._arrived.wait(left)
 
     def _run_batch(self, batch: list[_Slot[J, R]]) -> None:
         try:

@@ -19,6 +19,8 @@ __all__ = [
     "HQ_NAME",
     "HQ_NAME_EN",
     "HQ_WAREHOUSES",
+    "NEAR_EXPIRY_DAYS",
+    "PROMOTION_SKUS",
     "REGIONS",
     "DemoDealer",
     "DemoRegion",
@@ -80,6 +82,45 @@ DEALER_TAGS: tuple[str, ...] = (
     "rural",
 )
 """The vocabulary dealer tags are drawn from."""
+
+NEAR_EXPIRY_DAYS = 45
+"""How far past the demo's first run the near-expiry SKU's best-before date lies."""
+
+PROMOTION_SKUS: tuple[dict[str, str], ...] = (
+    {
+        "brand_code": "CHISHUI",
+        "brand_name": "赤水河谷 Chishui Valley",
+        "category_code": "GLASSWARE",
+        "category_name": "酒具 Glassware",
+        "product_code": "CS-GLASSWARE",
+        "product_name": "赤水河谷 品鉴杯 Tasting glasses",
+        "sku_code": "CS-GLASS-6",
+        "sku_name": "赤水河谷 品鉴杯六只装 Tasting glass set of 6",
+        "volume_ml": "60",
+        "abv": "0.0",
+        "case_size": "12",
+        "base_price": "88.00",
+    },
+    {
+        "brand_code": "JINZUN",
+        "brand_name": "金樽 Jinzun",
+        "category_code": "LIQUEUR",
+        "category_name": "露酒 Liqueur",
+        "product_code": "JZ-QINGMEI",
+        "product_name": "金樽 青梅酒 Green Plum",
+        "sku_code": "JZ-QM-15-500",
+        "sku_name": "金樽 青梅酒 Green Plum 15% 500ml",
+        "volume_ml": "500",
+        "abv": "15.0",
+        "case_size": "12",
+        "base_price": "128.00",
+        "batch": "2024QM1",
+    },
+)
+"""Catalog rows the demo's campaigns need besides the bundled catalog: the glassware east
+gives away, and a liqueur whose best-before date (set on the first run,
+:data:`NEAR_EXPIRY_DAYS` ahead) makes it the near-expiry stock of the Dutch auction. They
+are ordinary SKUs, stocked like the others, but the order history leaves them out."""
 
 _DOMAIN_SUFFIX = ".vintry.localhost"
 

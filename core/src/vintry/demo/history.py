@@ -45,7 +45,7 @@ from vintry.builtin import dealer_credit
 from vintry.catalog.models import Sku
 from vintry.clock import ManualClock, ensure_utc
 from vintry.dealers.models import Dealer
-from vintry.demo.data import DemoDealer, DemoRegion, demo_dealers
+from vintry.demo.data import PROMOTION_SKUS, DemoDealer, DemoRegion, demo_dealers
 from vintry.errors import VintryError
 from vintry.inventory.models import Warehouse
 from vintry.money import from_fen, to_fen
@@ -77,6 +77,9 @@ __all__ = [
 
 HISTORY_DAYS = 90
 KEY_PREFIX = "demo-"
+PROMOTION_SKU_CODES = tuple(row["sku_code"] for row in PROMOTION_SKUS)
+"""SKUs the demo's campaigns use (the gift, the near-expiry lot), left out of the history."""
+
 RETURN_HOTSPOT = ("guangdong", "YL-P30-52-500")
 """(region, SKU) whose deliveries come back with damaged packaging far more than average."""
 HOTSPOT_ORDERS = 3
@@ -331,7 +334,7 @@ def seed_order_history(
             SkuChoice(code, price, case_size)
             for code, price, case_size in session.execute(
                 select(Sku.code, Sku.base_price_fen, Sku.case_size)
-                .where(Sku.active.is_(True))
+                .where(Sku.active.is_(True), Sku.code.not_in(PROMOTION_SKU_CODES))
                 .order_by(Sku.code)
             )
         ]

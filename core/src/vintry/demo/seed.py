@@ -1,5 +1,6 @@
 """Seeding the demo brand: HQ, its 32 regional centers, warehouses, dealers and users, the
-liquor catalog with stock, and about ninety days of order history (:mod:`vintry.demo.history`).
+liquor catalog with stock, about ninety days of order history (:mod:`vintry.demo.history`),
+and a campaign of each promotion plugin in four regions (:mod:`vintry.demo.campaigns`).
 
 Everything goes through the same services the API uses, so the demo is audited and validated
 like real data. Seeding is idempotent: objects are looked up by code first and only what is
@@ -12,6 +13,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -25,12 +27,15 @@ from vintry.catalog.models import Sku
 from vintry.dealers.models import Dealer, DealerTier
 from vintry.dealers.schemas import DealerCreate
 from vintry.dealers.service import create_dealer
+from vintry.demo.campaigns import launch_demo_campaigns
 from vintry.demo.data import (
     HQ_CODE,
     HQ_DOMAINS,
     HQ_NAME,
     HQ_NAME_EN,
     HQ_WAREHOUSES,
+    NEAR_EXPIRY_DAYS,
+    PROMOTION_SKUS,
     REGIONS,
     DemoDealer,
     DemoRegion,
@@ -38,6 +43,7 @@ from vintry.demo.data import (
     demo_dealers,
 )
 from vintry.demo.history import HistoryReport, seed_order_history
+from vintry.demo.pages import publish_demo_pages
 from vintry.inventory import stock
 from vintry.inventory.models import Stock, Warehouse
 from vintry.inventory.schemas import WarehouseCreate
@@ -77,6 +83,12 @@ class DemoReport:
     stock_rows: SeedCount = field(default_factory=SeedCount)
     credit_lines: SeedCount = field(default_factory=SeedCount)
     orders: SeedCount = field(default_factory=SeedCount)
+    campaigns: SeedCount = field(default_factory=SeedCount)
+    campaigns_skipped: list[str] = field(default_factory=list)
+    """Demo campaigns left out, and why (their plugin is not installed, say)."""
+    pages: SeedCount = field(default_factory=SeedCount)
+    pages_skipped: list[str] = field(default_factory=list)
+    """Demo pages or blocks left out, and why (a plugin not installed, say)."""
     history: HistoryReport = field(default_factory=HistoryReport)
     """How the order history went: final statuses, returns, refused steps."""
     admin_token: str | None = None
@@ -93,6 +105,8 @@ class DemoReport:
             "stock rows": self.stock_rows,
             "credit lines": self.credit_lines,
             "orders": self.orders,
+            "campaigns": self.campaigns,
+            "home pages": self.pages,
         }
 
     @property
@@ -185,6 +199,14 @@ def seed_demo(
     report.credit_lines.present += history.credit_present
     report.orders.created += history.orders_created
     report.orders.present += history.orders_present
+    launch = launch_demo_campaigns(platform, regions, actor=actor)
+    report.campaigns.created += len(launch.created)
+    report.campaigns.present += len(launch.present)
+    report.campaigns_skipped = launch.skipped
+    published = publish_demo_pages(platform, {region.code for region in regions}, actor=actor)
+    report.pages.created += len(published.created)
+    report.pages.present += len(published.present)
+    report.pages_skipped = published.skipped
     return report
 
 
@@ -194,11 +216,22 @@ def _seed_catalog_and_stock(platform: Platform, report: DemoReport, actor: Actor
     Quantities are derived from the codes (no randomness), so every run agrees; a stock row
     that exists is left alone, so a second run receives nothing.
     """
-    rows = bundled_catalog_rows()
-    imported = import_catalog(platform, rows, actor=actor)
+    now = platform.clock.now()
+    with platform.hq.reading() as session:
+        known = set(session.scalars(select(Sku.code)))
+    # The promotion SKUs are imported once: the near-expiry one's best-before date is set
+    # from the first run's clock and must not move on a later run.
+    promotions = [
+        {**row, "best_before": (now + timedelta(days=NEAR_EXPIRY_DAYS)).date().isoformat()}
+        if "batch" in row
+        else dict(row)
+        for row in PROMOTION_SKUS
+        if row["sku_code"] not in known
+    ]
+    imported = import_catalog(platform, [*bundled_catalog_rows(), *promotions], actor=actor)
     report.skus.created += imported.objects_created.get("sku", 0)
     report.skus.present += imported.unchanged + imported.updated
-    now = platform.clock.now()
+    report.skus.present += len(PROMOTION_SKUS) - len(promotions)
     with platform.hq.transaction() as session:
         skus = list(session.execute(select(Sku.id, Sku.code, Sku.case_size)))
         warehouses = list(

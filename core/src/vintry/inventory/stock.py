@@ -18,14 +18,27 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, func, insert, select, text, tuple_, update
+from sqlalchemy import (
+    Select,
+    TextClause,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from vintry.db.base import table
+from vintry.db.bulk import BulkInsert
 from vintry.errors import Conflict, InvalidInput
 from vintry.inventory.models import (
     MovementKind,
@@ -33,6 +46,7 @@ from vintry.inventory.models import (
     ReservationStatus,
     Stock,
     StockMovement,
+    Warehouse,
 )
 
 
@@ -360,27 +374,66 @@ def lock_rows(
     skus, warehouses = sorted(set(sku_ids)), sorted(set(warehouse_ids))
     if not skus or not warehouses:
         return {}
+    connection = session.connection()
+    query = _LOCK_ROWS_FOR_UPDATE if connection.dialect.name == "postgresql" else _LOCK_ROWS
+    rows = connection.execute(query, {"skus": skus, "warehouses": warehouses, "now": now})
+    return {
+        (w, s): RowState(available=int(free) + int(gone), expired=int(gone))
+        for w, s, free, gone in rows
+    }
+
+
+def _lock_rows_query(*, for_update: bool) -> Select[Any]:
+    """:func:`lock_rows`'s statement, built once: a statement object that is reused keeps
+    its cache key, so each batch skips building it and keying SQLAlchemy's compiled cache."""
+    stock, held = table(Stock).c, table(Reservation).c
     expired = (
-        select(func.coalesce(func.sum(Reservation.quantity), 0))
+        select(func.coalesce(func.sum(held.quantity), 0))
         .where(
-            Reservation.warehouse_id == Stock.warehouse_id,
-            Reservation.sku_id == Stock.sku_id,
-            Reservation.status == ReservationStatus.HELD.value,
-            Reservation.expires_at <= now,
+            held.warehouse_id == stock.warehouse_id,
+            held.sku_id == stock.sku_id,
+            held.status == ReservationStatus.HELD.value,
+            held.expires_at <= bindparam("now"),
         )
         .scalar_subquery()
     )
     query = (
-        select(Stock.warehouse_id, Stock.sku_id, Stock.on_hand - Stock.reserved, expired)
-        .where(Stock.sku_id.in_(skus), Stock.warehouse_id.in_(warehouses))
-        .order_by(Stock.warehouse_id, Stock.sku_id)
+        select(stock.warehouse_id, stock.sku_id, stock.on_hand - stock.reserved, expired)
+        .where(
+            stock.sku_id.in_(bindparam("skus", expanding=True)),
+            stock.warehouse_id.in_(bindparam("warehouses", expanding=True)),
+        )
+        .order_by(stock.warehouse_id, stock.sku_id)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=Stock)
-    return {
-        (w, s): RowState(available=int(free) + int(gone), expired=int(gone))
-        for w, s, free, gone in session.execute(query)
-    }
+    return query.with_for_update(of=table(Stock)) if for_update else query
+
+
+_LOCK_ROWS = _lock_rows_query(for_update=False)
+_LOCK_ROWS_FOR_UPDATE = _lock_rows_query(for_update=True)
+
+
+@lru_cache(maxsize=64)
+def _hold_statement(rows: int) -> TextClause:
+    """The holding ``UPDATE … FROM (VALUES …)`` for *rows* stock rows, built once per size.
+
+    Plain SQL: a VALUES list built by SQLAlchemy is compiled afresh on every call (its rows
+    are literal structure). RETURNING counts the rows (sqlite3 reports no rowcount for a
+    statement led by WITH).
+    """
+    values = ", ".join(f"(:w{n}, :s{n}, :q{n}, :r{n})" for n in range(rows))
+    return text(
+        f"WITH wanted(w, s, q, r) AS (VALUES {values}) "
+        "UPDATE stock SET reserved = stock.reserved - wanted.r + wanted.q FROM wanted "
+        "WHERE stock.warehouse_id = wanted.w AND stock.sku_id = wanted.s "
+        "AND stock.on_hand - stock.reserved + wanted.r >= wanted.q "
+        "RETURNING stock.warehouse_id"
+    )
+
+
+_INSERT_HOLDS = BulkInsert(
+    table(Reservation), returning=("id", "reference", "warehouse_id", "sku_id")
+)
+_INSERT_MOVEMENTS = BulkInsert(table(StockMovement))
 
 
 def hold_many(
@@ -431,35 +484,20 @@ def hold_many(
                     reference=held_for,
                 )
             )
-    # Plain SQL: a VALUES list built by SQLAlchemy is compiled afresh on every call (its
-    # rows are literal structure), which cost more than the statement itself.
-    rows_sql = ", ".join(f"(:w{n}, :s{n}, :q{n}, :r{n})" for n in range(len(keys)))
     parameters: dict[str, int] = {}
     for n, (w, s) in enumerate(keys):
         parameters.update(
             {f"w{n}": w, f"s{n}": s, f"q{n}": per_row[(w, s)], f"r{n}": freed[(w, s)]}
         )
-    # RETURNING counts the rows (sqlite3 reports no rowcount for a statement led by WITH).
-    updated = session.execute(
-        text(
-            f"WITH wanted(w, s, q, r) AS (VALUES {rows_sql}) "
-            "UPDATE stock SET reserved = stock.reserved - wanted.r + wanted.q FROM wanted "
-            "WHERE stock.warehouse_id = wanted.w AND stock.sku_id = wanted.s "
-            "AND stock.on_hand - stock.reserved + wanted.r >= wanted.q "
-            "RETURNING stock.warehouse_id"
-        ),
-        parameters,
-    ).all()
+    connection = session.connection()  # Core statements built once: no ORM on this path
+    updated = connection.execute(_hold_statement(len(keys)), parameters).all()
     if len(updated) != len(keys):
         raise RuntimeError(
             f"{len(keys) - len(updated)} locked stock row(s) lacked the units sourcing saw"
         )
     ordered = sorted(merged)
-    connection = session.connection()  # Core executemany: the ORM's bulk path is slower
-    returned = connection.execute(
-        insert(table(Reservation)).returning(
-            Reservation.id, Reservation.reference, Reservation.warehouse_id, Reservation.sku_id
-        ),
+    returned = _INSERT_HOLDS.execute(
+        connection,
         [
             {
                 "reference": reference,
@@ -473,7 +511,7 @@ def hold_many(
             }
             for reference, w, s in ordered
         ],
-    ).all()
+    )
     ids = {(reference, w, s): rid for rid, reference, w, s in returned}
     movements.extend(
         _movement(
@@ -487,7 +525,7 @@ def hold_many(
         )
         for reference, w, s in ordered
     )
-    connection.execute(insert(table(StockMovement)), movements)
+    _INSERT_MOVEMENTS.execute(connection, movements)
     return ids
 
 
@@ -710,3 +748,159 @@ def ledger_discrepancies(session: Session) -> list[LedgerDiscrepancy]:
         for w, s, oh, loh, r, lr in rows
         if int(oh) != int(loh) or int(r) != int(lr)
     ]
+
+
+# --- holds that change hands (the hand-over of held stock to an order) ------------------
+
+
+@dataclass(frozen=True)
+class Transferred:
+    """Units of one SKU in one warehouse now held by the new reference, under
+    ``reservation_id``."""
+
+    reservation_id: int
+    warehouse_id: int
+    sku_id: int
+    quantity: int
+
+
+def _draw_held(
+    session: Session,
+    *,
+    reference: str,
+    wanted: Mapping[int, int],
+    now: datetime,
+    at_most: bool = False,
+) -> list[HeldRow]:
+    """Take *wanted* units per SKU id out of the unexpired holds of *reference*, preferred
+    warehouses first (priority, then id), shrinking a hold or closing it (``released``).
+
+    Returns what was taken as :data:`HeldRow` rows (one per hold touched, with the units
+    taken). The stock rows and the ledger are the caller's to write. Raises
+    :class:`OutOfStock`, having changed nothing, when the holds have fewer units than
+    wanted. The holds are locked first (``FOR UPDATE`` on PostgreSQL; SQLite's write lock
+    otherwise), the order ``release`` and ``ship`` take them in.
+    """
+    query = (
+        select(Reservation.id, Reservation.warehouse_id, Reservation.sku_id, Reservation.quantity)
+        .join(Warehouse, Warehouse.id == Reservation.warehouse_id)
+        .where(
+            Reservation.reference == reference,
+            Reservation.status == ReservationStatus.HELD.value,
+            Reservation.sku_id.in_(sorted(wanted)),
+            (Reservation.expires_at.is_(None)) | (Reservation.expires_at > now),
+        )
+        .order_by(Warehouse.priority, Reservation.warehouse_id, Reservation.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Reservation)
+    rows = session.execute(query).all()
+    for sku_id, quantity in sorted(wanted.items()):
+        held = sum(int(row.quantity) for row in rows if row.sku_id == sku_id)
+        if held < quantity and not at_most:
+            raise OutOfStock(
+                f"only {held} unit(s) held under {reference!r}, {quantity} requested",
+                field="quantity",
+                details={"sku_id": sku_id, "requested": quantity, "held": held},
+            )
+    left = dict(wanted)
+    taken: list[HeldRow] = []
+    for reservation_id, warehouse_id, sku_id, quantity in rows:
+        take = min(left[sku_id], int(quantity))
+        if take <= 0:
+            continue
+        left[sku_id] -= take
+        whole = take == quantity
+        session.execute(
+            update(Reservation)
+            .where(Reservation.id == reservation_id)
+            .values(
+                quantity=Reservation.quantity if whole else Reservation.quantity - take,
+                status=ReservationStatus.RELEASED.value if whole else Reservation.status,
+                closed_at=now if whole else Reservation.closed_at,
+            )
+        )
+        taken.append((reservation_id, warehouse_id, sku_id, take, reference))
+    return taken
+
+
+def transfer_held(
+    session: Session,
+    *,
+    reference: str,
+    to_reference: str,
+    wanted: Mapping[int, int],
+    expires_at: datetime | None,
+    now: datetime,
+) -> list[Transferred]:
+    """Move *wanted* units per SKU id from the holds of *reference* to new holds of
+    *to_reference* (expiring at *expires_at*), in the caller's transaction.
+
+    The units never become available: ``reserved`` on the stock rows does not change, and
+    the ledger records the move as a release of the old hold and a reservation of the new
+    one, both at *now*. All or nothing: :class:`OutOfStock` when *reference* holds fewer
+    unexpired units of a SKU than wanted (the rest of *reference*'s holds stay as they are).
+    Returns the new holds, one per (warehouse, SKU), in key order.
+    """
+    taken = _draw_held(session, reference=reference, wanted=wanted, now=now)
+    per_key: dict[tuple[int, int], int] = defaultdict(int)
+    for _id, warehouse_id, sku_id, quantity, _ref in taken:
+        per_key[(warehouse_id, sku_id)] += quantity
+    keys = sorted(per_key)
+    rows = [
+        Reservation(
+            reference=to_reference,
+            warehouse_id=w,
+            sku_id=s,
+            quantity=per_key[(w, s)],
+            status=ReservationStatus.HELD.value,
+            expires_at=expires_at,
+            created_at=now,
+            closed_at=None,
+        )
+        for w, s in keys
+    ]
+    session.add_all(rows)
+    session.flush()
+    id_of = {(row.warehouse_id, row.sku_id): row.id for row in rows}
+    movements = [
+        _movement(
+            now,
+            w,
+            s,
+            MovementKind.RELEASE,
+            reserved=-q,
+            reservation_id=rid,
+            reference=reference,
+            note=f"handed over to {to_reference}",
+        )
+        for rid, w, s, q, _ref in taken
+    ]
+    movements.extend(
+        _movement(
+            now,
+            w,
+            s,
+            MovementKind.RESERVE,
+            reserved=per_key[(w, s)],
+            reservation_id=id_of[(w, s)],
+            reference=to_reference,
+            note=f"handed over from {reference}",
+        )
+        for w, s in keys
+    )
+    session.execute(insert(StockMovement), movements)
+    return [Transferred(id_of[(w, s)], w, s, per_key[(w, s)]) for w, s in keys]
+
+
+def release_held(
+    session: Session, *, reference: str, sku_id: int, quantity: int, now: datetime
+) -> int:
+    """Release *quantity* units of *sku_id* of *reference*'s unexpired holds (or all it
+    holds, if fewer), keeping the rest held; returns the units released."""
+    if quantity <= 0:
+        return 0
+    taken = _draw_held(
+        session, reference=reference, wanted={sku_id: quantity}, now=now, at_most=True
+    )
+    return _unhold(session, taken, now, MovementKind.RELEASE)

@@ -3,26 +3,37 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from vintry.accounts.models import Role
 from vintry.accounts.permissions import Permission
 from vintry.api.security import RequestScope, authorize
+from vintry.db.group_commit import Arrival
 from vintry.dealers.models import Dealer
 from vintry.errors import InvalidInput, NotFound
 from vintry.inventory.models import Warehouse
 from vintry.money import from_fen
 from vintry.orders import idempotency
 from vintry.orders.models import Order, OrderAllocation, OrderLine
-from vintry.orders.placement import place_order
+from vintry.orders.placement import announce_order, place_order
 from vintry.orders.schemas import AllocationOut, OrderLineOut, OrderOut, PlaceOrder
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 OrderNumber = Annotated[str, Path(max_length=32)]
+
+
+async def _announced(
+    scope: RequestScope = Depends(authorize(Permission.ORDERS_PLACE)),
+) -> AsyncIterator[Arrival]:
+    """Once the caller is authorised, tell the order committer a placement is on its way
+    (a batch starting meanwhile waits for it, briefly); withdrawn if it never comes."""
+    with announce_order(scope.platform) as arrival:
+        yield arrival
 
 
 @router.post(
@@ -36,6 +47,7 @@ def create_order(
     request: PlaceOrder,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
     scope: RequestScope = Depends(authorize(Permission.ORDERS_PLACE)),
+    arrival: Arrival = Depends(_announced),
 ) -> Response:
     """Place an order for the calling dealer at the addressed site.
 
@@ -58,6 +70,7 @@ def create_order(
         site=scope.site,
         directory=scope.directory,
         dealer=principal.dealer if principal.dealer_active else None,
+        arrival=arrival,
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return Response(
@@ -65,12 +78,14 @@ def create_order(
     )
 
 
-def _visible(scope: RequestScope):  # type: ignore[no-untyped-def]
-    query = select(Order)
+def visible_orders(scope: RequestScope) -> Select[Order]:
+    """Orders the caller may see: its own (dealer), or those of the addressed subtree as far
+    as its tenant reaches. Every route that lists or names orders starts from this query,
+    so an order outside the tenant answers 404 exactly like one that does not exist."""
     if scope.principal.role is Role.DEALER:
-        return query.where(Order.dealer_id == scope.principal.dealer_id)
+        return select(Order).where(Order.dealer_id == scope.principal.dealer_id)
     ids = [scope.directory.get(code).id for code in scope.visible_site_codes()]
-    return query.where(Order.site_id.in_(ids))
+    return select(Order).where(Order.site_id.in_(ids))
 
 
 @router.get("", response_model=list[OrderOut], summary="Orders (a dealer sees its own)")
@@ -80,7 +95,7 @@ def list_orders(
     scope: RequestScope = Depends(authorize(Permission.ORDERS_READ)),
 ) -> list[OrderOut]:
     """Newest first: the caller's own orders (dealer) or those of the addressed subtree."""
-    query = _visible(scope)
+    query = visible_orders(scope)
     if before is not None:
         query = query.where(Order.number < before)
     with scope.platform.hq.reading() as session:
@@ -94,7 +109,7 @@ def get_order(
 ) -> OrderOut:
     """An order the caller may see; any other answers 404."""
     with scope.platform.hq.reading() as session:
-        order = session.scalar(_visible(scope).where(Order.number == number))
+        order = session.scalar(visible_orders(scope).where(Order.number == number))
         if order is None:
             raise NotFound(
                 f"order {number!r} does not exist", code="order_not_found", field="number"

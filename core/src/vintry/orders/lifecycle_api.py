@@ -34,7 +34,7 @@ from vintry.errors import NotFound
 from vintry.inventory.models import Warehouse
 from vintry.money import from_fen, to_fen
 from vintry.orders import lifecycle, returns
-from vintry.orders.api import orders_out
+from vintry.orders.api import orders_out, visible_orders
 from vintry.orders.models import (
     Order,
     OrderLine,
@@ -286,13 +286,6 @@ def _staff(scope: RequestScope) -> Actor | None:
 
 def _site_ids(scope: RequestScope) -> list[int]:
     return [scope.directory.get(code).id for code in scope.visible_site_codes()]
-
-
-def visible_orders(scope: RequestScope) -> Select[Order]:
-    """Orders the caller may see: its own (dealer), or those of the addressed subtree."""
-    if scope.principal.role is Role.DEALER:
-        return select(Order).where(Order.dealer_id == scope.principal.dealer_id)
-    return select(Order).where(Order.site_id.in_(_site_ids(scope)))
 
 
 def visible_returns(scope: RequestScope) -> Select[ReturnRequest]:

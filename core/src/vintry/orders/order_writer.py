@@ -37,15 +37,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from vintry.contracts import DealerView, SourcingPlan, SourcingRequest
 from vintry.db.base import table
+from vintry.db.bulk import BulkInsert
 from vintry.db.counters import WAREHOUSES_COUNTER
-from vintry.db.group_commit import GroupCommitter
+from vintry.db.group_commit import Arrival, GroupCommitter
 from vintry.errors import Conflict, InvalidInput, ServiceUnavailable, VintryError
 from vintry.events.outbox import EventType, event_row
 from vintry.inventory import stock
@@ -68,6 +69,9 @@ from vintry.sourcing.planner import PlanRefused, SourcingPlanner, check_plan
 
 log = logging.getLogger("vintry.orders")
 MAX_BATCH = 32
+GATHER_SECONDS = 0.002
+"""How long a batch's leader waits, at most, for orders still being priced (see
+:mod:`vintry.db.group_commit`): about the time pricing takes, well under a durable commit."""
 CAREFUL_ATTEMPTS = 3
 
 
@@ -163,14 +167,19 @@ def committer(platform: Platform) -> GroupCommitter[Job, PlacementResult]:
         with _committers_lock:
             found = _committers.get(platform)
             if found is None:
-                found = GroupCommitter(lambda jobs: _run(platform, jobs), max_batch=MAX_BATCH)
+                found = GroupCommitter(
+                    lambda jobs: _run(platform, jobs),
+                    max_batch=MAX_BATCH,
+                    gather_seconds=GATHER_SECONDS,
+                )
                 _committers[platform] = found
     return found
 
 
-def submit(platform: Platform, job: Job) -> PlacementResult:
-    """Write *job* in the next batch; its answer, or :class:`InProgress`."""
-    return committer(platform).submit(job)
+def submit(platform: Platform, job: Job, arrival: Arrival | None = None) -> PlacementResult:
+    """Write *job* in the next batch; its answer, or :class:`InProgress`. *arrival* is the
+    job's announcement (``committer(platform).arriving()``) made while it was priced."""
+    return committer(platform).submit(job, arrival)
 
 
 def _run(platform: Platform, jobs: Sequence[Job]) -> list[PlacementResult | BaseException]:
@@ -315,8 +324,8 @@ def _store_answers(
     now: datetime,
 ) -> None:
     new = [i for i in active if jobs[i].record_id is None]
+    connection = session.connection()
     if new:
-        upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         rows = [
             {
                 "scope": jobs[i].key.scope,
@@ -331,25 +340,16 @@ def _store_answers(
             }
             for i in sorted(new, key=lambda i: (jobs[i].key.scope, jobs[i].key.key))
         ]
-        inserted = (
-            session.connection()
-            .execute(
-                upsert(table(IdempotencyRecord))
-                .on_conflict_do_nothing(index_elements=["scope", "key"])
-                .returning(IdempotencyRecord.id),
-                rows,
-            )
-            .all()
-        )
+        inserted = connection.execute(_INSERT_RECORDS[connection.dialect.name], rows).all()
         if len(inserted) != len(rows):
             raise _KeyTaken
     owned = [i for i in active if jobs[i].record_id is not None]
     if owned:
-        session.execute(
-            update(IdempotencyRecord),
+        connection.execute(
+            _COMPLETE_RECORD,
             [
                 {
-                    "id": jobs[i].record_id,
+                    "record_id": jobs[i].record_id,
                     "status": IdempotencyStatus.COMPLETED.value,
                     "response_status": answers[i][0],
                     "response_body": answers[i][1],
@@ -358,6 +358,24 @@ def _store_answers(
                 for i in owned
             ],
         )
+
+
+# The statements of the batch, built once: a statement object that is reused keeps its
+# cache key, so a batch neither rebuilds them nor re-keys SQLAlchemy's compiled cache, and
+# they run on the session's connection (Core executemany), not through the ORM.
+_INSERT_RECORDS = {
+    name: upsert(table(IdempotencyRecord))
+    .on_conflict_do_nothing(index_elements=["scope", "key"])
+    .returning(table(IdempotencyRecord).c.id)
+    for name, upsert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_COMPLETE_RECORD = update(table(IdempotencyRecord)).where(
+    table(IdempotencyRecord).c.id == bindparam("record_id")
+)  # SET: the columns each parameter set names
+_INSERT_ORDERS = BulkInsert(table(Order), returning=("number", "id"))
+_INSERT_LINES = BulkInsert(table(OrderLine), returning=("id", "order_id", "line_no"))
+_INSERT_ALLOCATIONS = BulkInsert(table(OrderAllocation))
+_INSERT_EVENTS = BulkInsert(table(OutboxEvent))
 
 
 # --- orders ---------------------------------------------------------------------------
@@ -466,17 +484,17 @@ def _write_orders(
     )
     for p in placed:
         p.body = _dumps(_order_payload(p, now))
-    connection = session.connection()  # Core executemany: the ORM's bulk path is slower
-    order_ids = dict(
-        connection.execute(
-            insert(table(Order)).returning(Order.number, Order.id),
-            [_order_row(p, now) for p in placed],
-        ).all()
-    )
+    connection = session.connection()
+    order_ids: dict[str, int] = {
+        number: order_id
+        for number, order_id in _INSERT_ORDERS.execute(
+            connection, [_order_row(p, now) for p in placed]
+        )
+    }
     line_ids = {
         (order_id, line_no): line_id
-        for line_id, order_id, line_no in connection.execute(
-            insert(table(OrderLine)).returning(OrderLine.id, OrderLine.order_id, OrderLine.line_no),
+        for line_id, order_id, line_no in _INSERT_LINES.execute(
+            connection,
             [
                 {
                     "order_id": order_ids[p.order.number],
@@ -495,7 +513,7 @@ def _write_orders(
                 for p in placed
                 for line in p.order.priced.lines
             ],
-        ).all()
+        )
     }
     allocations = []
     for p in placed:
@@ -515,9 +533,9 @@ def _write_orders(
                     ],
                 }
             )
-    connection.execute(insert(table(OrderAllocation)), allocations)
-    connection.execute(
-        insert(table(OutboxEvent)),
+    _INSERT_ALLOCATIONS.execute(connection, allocations)
+    _INSERT_EVENTS.execute(
+        connection,
         [
             event_row(
                 type=EventType.ORDER_PLACED,
@@ -563,7 +581,8 @@ def _source(
         lambda depot, sku: left.get((depot, skus[sku])),
     )
     _check_plan(sourced.plan, sourced.request)
-    return RecordedPlan(**dict(sourced.plan), record=sourced.record)
+    # The plan was validated when it was built and checked just above: not validated again.
+    return RecordedPlan.model_construct(**dict(sourced.plan), record=sourced.record)
 
 
 class RecordedPlan(SourcingPlan):
@@ -644,3 +663,25 @@ def _order_payload(p: _Placed, now: datetime) -> dict[str, Any]:
         "pricing": p.pricing,
         "sourcing": _sourcing_record(p.plan, stored=False),
     }
+
+
+# --- for the other writer of orders: the hand-over of held stock (orders/handover.py) ---
+
+PlacedOrder = _Placed
+"""An order as the HQ transaction writes it: what :func:`order_row` and
+:func:`order_payload` read."""
+
+
+def order_row(placed: _Placed, now: datetime) -> dict[str, Any]:
+    """The ``orders`` row of *placed*, as placement writes it."""
+    return _order_row(placed, now)
+
+
+def order_payload(placed: _Placed, now: datetime) -> dict[str, Any]:
+    """The JSON body placement answers for *placed* (stored for idempotent replays)."""
+    return _order_payload(placed, now)
+
+
+def response_bytes(value: Any) -> bytes:
+    """*value* as the exact bytes placement stores and sends (compact UTF-8 JSON)."""
+    return _dumps(value)

@@ -15,12 +15,15 @@ Two paths, one outcome:
 
   1. the idempotency record is written *in progress* (HQ) before anything else;
   2. the cart is priced (HQ reads; plugins propose, the kernel chooses);
-  3. plugins' claims are held *pending* in the site database;
+  3. plugins' claims are held *pending* in the site database — each plugin's *intent* is
+     written before its hook is called and replaced by what it claimed, so a crash right
+     after a hook still leaves a row the sweeper releases;
   4. the HQ transaction as above (batched too), completing the record;
   5. the claims are confirmed. If step 4 fails, they are released through the plugins'
      ``vintry_release_resources``; if the process dies, the claims sweeper releases
-     pending claims whose order never reached HQ, and the idempotency lease lets a retry
-     take over.
+     pending claims whose order never reached HQ (and counts, and keeps for its next
+     pass, those a plugin fails to release), and the idempotency lease lets a retry take
+     over.
 """
 
 from __future__ import annotations
@@ -28,14 +31,16 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from vintry.contracts import DealerView, OrderDraft, ResourceClaim
+from vintry.db.group_commit import Arrival
 from vintry.dealers.models import Dealer
 from vintry.errors import InvalidInput, ServiceUnavailable, VintryError
 from vintry.money import from_fen
@@ -54,7 +59,18 @@ from vintry.orders.schemas import PlaceOrder
 from vintry.platform import SITES_COUNTER, Platform, SiteContext
 from vintry.sites.directory import SiteDirectory
 
-__all__ = ["PlacementResult", "error_body", "new_order_number", "place_order", "sweep_claims"]
+__all__ = [
+    "PlacementResult",
+    "announce_order",
+    "dealer_view",
+    "error_body",
+    "exactly_once",
+    "hold_minutes",
+    "new_order_number",
+    "place_order",
+    "sweep_claims",
+    "unrecorded_claims",
+]
 
 log = logging.getLogger("vintry.orders")
 SITE_SETTINGS_COUNTER = "site_settings"
@@ -85,6 +101,7 @@ def place_order(
     site: SiteContext | None = None,
     directory: SiteDirectory | None = None,
     dealer: DealerView | None = None,
+    arrival: Arrival | None = None,
 ) -> PlacementResult:
     """Place an order for the dealer at the site, exactly once per idempotency key.
 
@@ -92,7 +109,9 @@ def place_order(
     retry — the cart was emptied by the first attempt — the first answer is still
     returned. *raw_body* is what the key is bound to; *kind* separates keys of different
     endpoints. A request that already ran ``refresh()`` passes its *site* and *directory*,
-    and the *dealer* its token was read with (an inactive dealer is passed as ``None``).
+    and the *dealer* its token was read with (an inactive dealer is passed as ``None``);
+    one that announced its order to the committer early (:func:`announce_order`) passes
+    its *arrival*.
     """
     from vintry.context import current_request_id
 
@@ -102,17 +121,34 @@ def place_order(
     fingerprint = idempotency.request_hash(raw_body)
     key = Key(f"{kind}:{site_code}:{dealer_id}", idempotency_key, fingerprint)
     request_id = current_request_id.get()
+    # Announced while it is priced, so that a batch about to start may wait for it (bounded).
+    announced = nullcontext(arrival) if arrival is not None else announce_order(platform)
+    with announced as arrival:
+        try:
+            built = request() if callable(request) else request
+            order = _prepare(platform, site, directory, dealer_id, dealer, built)
+        except VintryError as error:
+            job = Job(key=key, request_id=request_id, refusal=error)
+        else:
+            job = Job(key=key, request_id=request_id, order=order)
+        if job.order is None or not _claims_needed(site, job.order):
+            return _submit(platform, key, job, arrival)
+        # The saga submits later, after its claims: no batch should wait for it meanwhile.
+        order_writer.committer(platform).withdraw(arrival)
+    return _saga(platform, key, job.order)
+
+
+def announce_order(platform: Platform) -> AbstractContextManager[Arrival]:
+    """Tell the order committer that an order is on its way (being read and priced): a
+    batch starting meanwhile waits for it, briefly (:mod:`vintry.db.group_commit`). The
+    API announces a placement as soon as its caller is authenticated."""
+    return order_writer.committer(platform).arriving()
+
+
+def _submit(platform: Platform, key: Key, job: Job, arrival: Arrival) -> PlacementResult:
+    """The direct path: *job* in the next batch of the HQ transaction."""
     try:
-        built = request() if callable(request) else request
-        order = _prepare(platform, site, directory, dealer_id, dealer, built)
-    except VintryError as error:
-        job = Job(key=key, request_id=request_id, refusal=error)
-    else:
-        if _claims_needed(site, order):
-            return _saga(platform, key, order)
-        job = Job(key=key, request_id=request_id, order=order)
-    try:
-        result = order_writer.submit(platform, job)
+        result = order_writer.submit(platform, job, arrival)
     except InProgress:
         # The key is held by a placement on the saga path: wait for it as the saga does.
         return _saga(platform, key, job.order, refusal=job.refusal)
@@ -194,6 +230,17 @@ def _dealer_view(session: Session, site: SiteContext, dealer_id: int) -> DealerV
     )
 
 
+def dealer_view(session: Session, site: SiteContext, dealer_id: int) -> DealerView:
+    """The dealer *dealer_id* as hooks see it; 422 ``dealer_inactive`` unless it is an
+    active dealer of *site*."""
+    return _dealer_view(session, site, dealer_id)
+
+
+def hold_minutes(site: SiteContext) -> int:
+    """How long an unpaid order of *site* holds its stock (``reservation_minutes``)."""
+    return _hold_minutes(site)
+
+
 # --- the saga: sites where plugins claim resources -------------------------------------
 
 
@@ -208,14 +255,31 @@ def _saga(
 
     *refusal* is the answer when the request could not even be priced (then there is no
     *order*): stored once this request holds the key, unless an earlier answer exists."""
+
+    def work(record_id: int) -> PlacementResult:
+        if order is None:
+            assert refusal is not None
+            raise refusal
+        return _place_with_claims(platform, order, key, record_id)
+
+    return exactly_once(platform, key, work)
+
+
+def exactly_once(
+    platform: Platform, key: Key, work: Callable[[int], PlacementResult]
+) -> PlacementResult:
+    """Run *work* once per idempotency *key*: the record is written first (in progress),
+    then *work* runs with its id and must complete it in the transaction of its effect.
+
+    A key answered before replays its stored answer; a :class:`VintryError` raised by
+    *work* is stored as the answer (its transaction rolled back, so nothing else changed);
+    any other failure forgets the record, so a retry runs afresh.
+    """
     begun = idempotency.begin(platform, scope=key.scope, key=key.key, fingerprint=key.fingerprint)
     if isinstance(begun, idempotency.StoredResponse):
         return PlacementResult(begun.status, begun.body, replayed=True)
     try:
-        if order is None:
-            assert refusal is not None
-            raise refusal
-        return _place_with_claims(platform, order, key, begun.record_id)
+        return work(begun.record_id)
     except VintryError as error:
         # A refusal is the request's answer: retries get the same one.
         response = idempotency.StoredResponse(error.status_code, error_body(error))
@@ -264,37 +328,49 @@ def _place_with_claims(
 # --- saga: claims in the site database -----------------------------------------------
 
 
+INTENT_RESOURCE = "vintry:claim-intent"
+"""The ``resource`` of an intent row: written *pending* for each plugin before its claim
+hook is called, replaced by the claims the hook returned (in one site transaction). A
+crash between the hook and that replacement leaves the intent: the sweeper then releases
+the order's claims by its number (:func:`unrecorded_claims`)."""
+UNRECORDED_PREFIX = "order:"
+
+
+def unrecorded_claims(number: str) -> ResourceClaim:
+    """What ``vintry_release_resources`` receives for claims a plugin made for order
+    *number* that were never recorded (the process died right after its claim hook):
+    ``resource`` ``order:<number>``, ``payload`` ``{"order": number, "unrecorded": true}``
+    — release whatever is held for that order (idempotent, as every release is)."""
+    return ResourceClaim(
+        resource=f"{UNRECORDED_PREFIX}{number}",
+        quantity=0,
+        payload={"order": number, "unrecorded": True},
+    )
+
+
 def _claim(site: SiteContext, draft: OrderDraft, now: Any) -> dict[str, list[ResourceClaim]]:
+    """Ask every claiming plugin, in turn; all or nothing.
+
+    Each plugin's intent is written first, so that nothing a hook claims is ever unknown
+    to the sweeper: a crash after a hook leaves its intent (released by order number),
+    a crash after the claims are recorded leaves them (released as returned)."""
+    hooks = site.hooks.implementations("vintry_claim_resources")
+    _write_intents(site, draft.number, [impl.plugin_name for impl in hooks], now)
     claims: dict[str, list[ResourceClaim]] = {}
     try:
-        for impl in site.hooks.implementations("vintry_claim_resources"):
+        for impl in hooks:
             arguments = {"draft": draft, "site": site}
             result = cast(
                 "list[ResourceClaim]",
                 impl.function(**{name: arguments[name] for name in impl.argnames}) or [],
             )
+            site.platform.fault_point("after_claim_hook")
             claims[impl.plugin_name] = list(result)
-            if result:
-                with site.database.transaction() as session:
-                    session.execute(
-                        insert(ResourceClaimRecord),
-                        [
-                            {
-                                "order_number": draft.number,
-                                "plugin": impl.plugin_name,
-                                "resource": claim.resource,
-                                "quantity": claim.quantity,
-                                "payload": claim.payload,
-                                "status": ClaimStatus.PENDING.value,
-                                "created_at": now,
-                                "closed_at": None,
-                                "note": None,
-                            }
-                            for claim in result
-                        ],
-                    )
+            _record_claims(site, draft.number, impl.plugin_name, claims[impl.plugin_name], now)
     except Exception as error:
         _release_claims(site, draft.number, claims)
+        # The plugins that refused (a refusing hook claims nothing) or were never asked.
+        _close_claims(site, draft.number, ClaimStatus.RELEASED, intents_only=True)
         if isinstance(error, VintryError):
             raise
         raise ServiceUnavailable(
@@ -304,37 +380,112 @@ def _claim(site: SiteContext, draft: OrderDraft, now: Any) -> dict[str, list[Res
     return claims
 
 
-def _release_claims(site: SiteContext, number: str, claims: dict[str, list[ResourceClaim]]) -> None:
-    for impl in site.hooks.implementations("vintry_release_resources"):
-        own = claims.get(impl.plugin_name)
+def _claim_row(number: str, plugin: str, claim: ResourceClaim, now: Any) -> dict[str, Any]:
+    return {
+        "order_number": number,
+        "plugin": plugin,
+        "resource": claim.resource,
+        "quantity": claim.quantity,
+        "payload": claim.payload,
+        "status": ClaimStatus.PENDING.value,
+        "created_at": now,
+        "closed_at": None,
+        "note": None,
+    }
+
+
+def _write_intents(site: SiteContext, number: str, plugins: list[str], now: Any) -> None:
+    """One pending intent row per plugin about to be asked, in one site transaction."""
+    if not plugins:
+        return
+    intent = ResourceClaim(resource=INTENT_RESOURCE, quantity=0)
+    with site.database.transaction() as session:
+        session.execute(
+            insert(ResourceClaimRecord),
+            [_claim_row(number, plugin, intent, now) for plugin in plugins],
+        )
+
+
+def _record_claims(
+    site: SiteContext, number: str, plugin: str, claims: list[ResourceClaim], now: Any
+) -> None:
+    """Replace *plugin*'s intent by the *claims* its hook returned (none: just the intent
+    goes), atomically: the sweeper sees one or the other, never neither."""
+    with site.database.transaction() as session:
+        session.execute(
+            delete(ResourceClaimRecord).where(
+                ResourceClaimRecord.order_number == number,
+                ResourceClaimRecord.plugin == plugin,
+                ResourceClaimRecord.resource == INTENT_RESOURCE,
+                ResourceClaimRecord.status == ClaimStatus.PENDING.value,
+            )
+        )
+        if claims:
+            session.execute(
+                insert(ResourceClaimRecord),
+                [_claim_row(number, plugin, claim, now) for claim in claims],
+            )
+
+
+def _release_claims(
+    site: SiteContext, number: str, claims: Mapping[str, Sequence[ResourceClaim]]
+) -> set[str]:
+    """Give back each plugin's *claims* through its ``vintry_release_resources`` and mark
+    its pending rows released. Returns the plugins whose claims are settled; a plugin
+    whose release raised (or that no longer releases here) keeps its rows pending, for
+    the sweeper to try again."""
+    releasers = {
+        impl.plugin_name: impl for impl in site.hooks.implementations("vintry_release_resources")
+    }
+    settled: set[str] = set()
+    for plugin, own in claims.items():
         if not own:
+            settled.add(plugin)
             continue
+        impl = releasers.get(plugin)
+        if impl is None:
+            log.error(
+                "plugin %s holds claims of %s but does not release resources on site %s",
+                plugin,
+                number,
+                site.code,
+            )
+            continue
+        arguments = {"claims": list(own), "site": site}
         try:
-            impl.function(**{name: {"claims": own, "site": site}[name] for name in impl.argnames})
+            impl.function(**{name: arguments[name] for name in impl.argnames})
         except Exception:
             # The sweeper retries: the claims stay pending until a release succeeds.
-            log.exception("plugin %s failed to release claims of %s", impl.plugin_name, number)
+            log.exception("plugin %s failed to release claims of %s", plugin, number)
             continue
         with site.database.transaction() as session:
             session.execute(
                 update(ResourceClaimRecord)
                 .where(
                     ResourceClaimRecord.order_number == number,
-                    ResourceClaimRecord.plugin == impl.plugin_name,
+                    ResourceClaimRecord.plugin == plugin,
                     ResourceClaimRecord.status == ClaimStatus.PENDING.value,
                 )
                 .values(status=ClaimStatus.RELEASED.value, closed_at=site.platform.clock.now())
             )
+        settled.add(plugin)
+    return settled
 
 
-def _close_claims(site: SiteContext, number: str, status: ClaimStatus) -> None:
+def _close_claims(
+    site: SiteContext, number: str, status: ClaimStatus, *, intents_only: bool = False
+) -> None:
+    """Mark the order's pending rows (or only its intents) *status*, without any plugin."""
+    conditions = [
+        ResourceClaimRecord.order_number == number,
+        ResourceClaimRecord.status == ClaimStatus.PENDING.value,
+    ]
+    if intents_only:
+        conditions.append(ResourceClaimRecord.resource == INTENT_RESOURCE)
     with site.database.transaction() as session:
         session.execute(
             update(ResourceClaimRecord)
-            .where(
-                ResourceClaimRecord.order_number == number,
-                ResourceClaimRecord.status == ClaimStatus.PENDING.value,
-            )
+            .where(*conditions)
             .values(status=status.value, closed_at=site.platform.clock.now())
         )
 
@@ -343,9 +494,14 @@ def sweep_claims(
     platform: Platform, *, older_than: timedelta = timedelta(minutes=5)
 ) -> dict[str, int]:
     """Settle pending claims left by a crash: confirmed if their order reached HQ,
-    released (through the plugins) if it did not. Returns counts per outcome."""
+    released (through the plugins) if it did not.
+
+    Returns counts of claim rows: ``confirmed``, ``released``, and ``failed`` — rows whose
+    plugin could not release them (its release raised, or it no longer releases on the
+    site): they stay pending and the next sweep tries again. An intent row (a crash
+    right after a claim hook) is released as :func:`unrecorded_claims`."""
     cutoff = platform.clock.now() - older_than
-    outcome = {"confirmed": 0, "released": 0}
+    outcome = {"confirmed": 0, "released": 0, "failed": 0}
     for node in platform.directory().nodes.values():
         site = platform.site(node.code)
         with site.database.reading() as session:
@@ -373,10 +529,18 @@ def sweep_claims(
             grouped: dict[str, list[ResourceClaim]] = defaultdict(list)
             for claim in mine:
                 grouped[claim.plugin].append(
-                    ResourceClaim(
+                    unrecorded_claims(number)
+                    if claim.resource == INTENT_RESOURCE
+                    else ResourceClaim(
                         resource=claim.resource, quantity=claim.quantity, payload=claim.payload
                     )
                 )
-            _release_claims(site, number, dict(grouped))
-            outcome["released"] += len(mine)
+            settled = _release_claims(site, number, grouped)
+            for claim in mine:
+                outcome["released" if claim.plugin in settled else "failed"] += 1
+    if outcome["failed"]:
+        log.warning(
+            "%d pending claim(s) could not be released; they stay pending for the next sweep",
+            outcome["failed"],
+        )
     return outcome

@@ -20,6 +20,7 @@ from typing import Any, cast
 from sqlalchemy.orm import Session
 
 from vintry.catalog import price_book
+from vintry.catalog.price_book import BookEntry
 from vintry.catalog.pricing import EffectivePrice
 from vintry.contracts import (
     AdjustmentCandidate,
@@ -348,18 +349,7 @@ def price_lines(
     entries = [book[line.sku] for line in lines]
     effective: list[EffectivePrice] = [entry.price for entry in entries]
     priced = [
-        PricedLine(
-            index=index,
-            sku=entry.code,
-            product=entry.product,
-            brand=entry.brand,
-            category=entry.category,
-            tags=entry.tags,
-            quantity=line.quantity,
-            base_unit_price=from_fen(entry.price.base_fen),
-            unit_price=from_fen(entry.price.price_fen),
-            amount=from_fen(entry.price.price_fen * line.quantity),
-        )
+        draft_line(index, entry, line.quantity)
         for index, (entry, line) in enumerate(zip(entries, lines, strict=True))
     ]
     draft = CartDraft(
@@ -378,22 +368,45 @@ def price_lines(
     ]
     discounts, applied, rejected = _choose(candidates, amounts, caps)
     line_prices = [
-        LinePrice(
-            index=index,
-            sku_id=entries[index].sku_id,
-            sku=line.sku,
-            name=entries[index].name,
-            quantity=line.quantity,
-            base_unit_fen=effective[index].base_fen,
-            unit_fen=effective[index].price_fen,
-            amount_fen=amounts[index],
-            discount_fen=discounts[index],
-            total_fen=amounts[index] - discounts[index],
-            floor_fen=effective[index].lowest_allowed_fen,
-        )
+        line_price(index, entries[index], line.quantity, discounts[index])
         for index, line in enumerate(lines)
     ]
     return PricedCart(draft=draft, lines=line_prices, applied=applied, rejected=rejected)
+
+
+def draft_line(index: int, entry: BookEntry, quantity: int) -> PricedLine:
+    """Line *index* of a cart as ``vintry_price_cart`` sees it: the SKU's facts and the
+    site's prices, before campaigns."""
+    return PricedLine(
+        index=index,
+        sku=entry.code,
+        product=entry.product,
+        brand=entry.brand,
+        category=entry.category,
+        tags=entry.tags,
+        quantity=quantity,
+        base_unit_price=from_fen(entry.price.base_fen),
+        unit_price=from_fen(entry.price.price_fen),
+        amount=from_fen(entry.price.price_fen * quantity),
+    )
+
+
+def line_price(index: int, entry: BookEntry, quantity: int, discount_fen: int) -> LinePrice:
+    """Line *index* at the site's price less *discount_fen*, in fen."""
+    amount = entry.price.price_fen * quantity
+    return LinePrice(
+        index=index,
+        sku_id=entry.sku_id,
+        sku=entry.code,
+        name=entry.name,
+        quantity=quantity,
+        base_unit_fen=entry.price.base_fen,
+        unit_fen=entry.price.price_fen,
+        amount_fen=amount,
+        discount_fen=discount_fen,
+        total_fen=amount - discount_fen,
+        floor_fen=entry.price.lowest_allowed_fen,
+    )
 
 
 def _collect_candidates(

@@ -1,44 +1,37 @@
-"""``vintry analytics ...``: the insight reports at the command line, with their evidence,
-charts written to SVG files, and a progress bar while the sites are queried."""
+"""``vintry analytics ...``: every report of the registry at the command line — a table
+with its evidence (or ``--json``, the API's answer), ``--csv`` and ``--svg`` files, and a
+progress bar while the sites are queried — and the tracker script for static hosting."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from pydantic import BaseModel
-from rich.table import Table
+from pydantic.fields import FieldInfo
+from rich.table import Table as RichTable
 from vintry.cli.console import console, progress_bar
 from vintry.cli.platform import initialised_directory, open_platform
 from vintry.errors import InvalidInput, NotFound
 from vintry.platform import Platform
 from vintry_sdk import SiteContext
 
-from vintry_analytics import insights
-from vintry_analytics.charts import funnel_svg, trend_svg
-from vintry_analytics.config import PLUGIN_NAME, settings_for
-from vintry_analytics.dealer_stock import stock_at_sites
-from vintry_analytics.fanout import Window, sites_under
-from vintry_analytics.reports import funnel_report, parse_breakdown, parse_steps, trend_report
-from vintry_analytics.vocabulary import DEFAULT_FUNNEL, EventType
+from vintry_analytics.config import PLUGIN_NAME
+from vintry_analytics.fanout import sites_under
+from vintry_analytics.registry import REPORTS, PeriodParams, Report, ReportScope, Table, csv_text
 
 app = typer.Typer(
     help="Behaviour analytics: funnels, insight reports, dealers' stock.", no_args_is_help=True
 )
 
 T = TypeVar("T")
-SiteOption = typer.Option(None, "--site", help="Report on this site's subtree (default: HQ).")
-DaysOption = typer.Option(None, "--days", min=1, max=730, help="Period length in days.")
-JsonOption = typer.Option(False, "--json", help="Print the report as JSON instead of a table.")
-UntilOption = typer.Option(
-    None, "--until", help="End of the period, ISO 8601 with a zone (default: now)."
-)
 
 
 @contextmanager
@@ -69,28 +62,20 @@ def _with_progress(
         return work(advance)
 
 
-def _window(
-    platform: Platform, site: SiteContext, days: int | None, until: str | None = None
-) -> Window:
-    end = platform.clock.now()
-    if until is not None:
-        try:
-            end = datetime.fromisoformat(until)
-        except ValueError:
-            raise InvalidInput(
-                f"{until!r} is not an ISO 8601 time", code="invalid_value", field="until"
-            ) from None
-        if end.tzinfo is None:
-            raise InvalidInput("--until needs a time zone", code="invalid_value", field="until")
-    return Window.ending(end, days or settings_for(site).insight_days)
+def _until(value: str) -> datetime:
+    try:
+        end = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            f"{value!r} is not an ISO 8601 time", code="invalid_value", field="until"
+        ) from None
+    if end.tzinfo is None:
+        raise InvalidInput("--until needs a time zone", code="invalid_value", field="until")
+    return end
 
 
-def _print_json(model: BaseModel | Sequence[BaseModel]) -> None:
-    if isinstance(model, BaseModel):
-        payload: Any = model.model_dump(mode="json")
-    else:
-        payload = [item.model_dump(mode="json") for item in model]
-    console.print_json(json.dumps(payload))
+def _print_json(model: BaseModel) -> None:
+    console.print_json(json.dumps(model.model_dump(mode="json")))
 
 
 def _write(path: Path, content: str) -> None:
@@ -99,360 +84,102 @@ def _write(path: Path, content: str) -> None:
     console.print(f"written to [bold]{path}[/bold]")
 
 
-def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(str(cell) for cell in row))
-    if not rows:
-        table.caption = "nothing found"
-    return table
+def _rich(table: Table) -> RichTable:
+    shown = RichTable(title=table.title, title_justify="left")
+    for column in table.columns:
+        shown.add_column(column.header, overflow="fold")
+    for row in table.rows:
+        shown.add_row(*(column.shown(column.cell(row)) for column in table.columns))
+    if not table.rows:
+        shown.caption = "nothing found"
+    return shown
 
 
-@app.command("funnel")
-def funnel(
-    site: str | None = SiteOption,
-    steps: str = typer.Option(",".join(DEFAULT_FUNNEL), "--steps", help="Event types, in order."),
-    window_hours: int | None = typer.Option(
-        None, "--window-hours", min=1, help="Conversion window."
-    ),
-    days: int | None = DaysOption,
-    until: str | None = UntilOption,
-    breakdown: str | None = typer.Option(None, "--breakdown", help="site, tier or sku."),
-    svg: Path | None = typer.Option(None, "--svg", help="Write the funnel chart to this file."),
-    as_json: bool = JsonOption,
-) -> None:
-    """An exact funnel across the sites of a subtree, with drop-off and median times."""
-    with _scope(site) as (platform, addressed, sites):
-        period = _window(platform, addressed, days, until)
-        hours = window_hours or settings_for(addressed).conversion_window_hours
-        report = _with_progress(
-            "funnel",
-            sites,
-            lambda tick: funnel_report(
+# --- one command per report ------------------------------------------------------------------
+
+_KEYWORD = inspect.Parameter.KEYWORD_ONLY
+_ASKED = {"start", "end"}  # not options: the CLI asks --days and --until (the period's end)
+
+
+def _option(
+    name: str, annotation: Any, default: Any, help_text: str, flag: str = "", **bounds: Any
+) -> inspect.Parameter:
+    """Parameter *name* of a command, the option ``--<name>`` (or *flag*)."""
+    option = typer.Option(default, flag or "--" + name.replace("_", "-"), help=help_text, **bounds)
+    return inspect.Parameter(name, _KEYWORD, annotation=annotation, default=option)
+
+
+def _field_option(name: str, field: FieldInfo) -> inspect.Parameter:
+    """The option for one field of a report's parameter model, with its numeric bounds."""
+    bounds: dict[str, Any] = {}
+    for rule in field.metadata:  # pydantic keeps ge= and le= as annotated-types rules
+        for attribute, bound in (("ge", "min"), ("le", "max")):
+            if hasattr(rule, attribute):
+                bounds[bound] = getattr(rule, attribute)
+    return _option(name, field.annotation, field.default, field.description or "", **bounds)
+
+
+def _options(report: Report[Any, Any]) -> list[inspect.Parameter]:
+    """A report command's options: ``--site``, the report's parameters (``--until`` for the
+    period's end, no ``--start``), ``--json``, ``--csv`` and, with a chart, ``--svg``."""
+    fields = report.params.model_fields
+    options = [_option("site", str | None, None, "Report on this site's subtree (default: HQ).")]
+    options += [_field_option(name, field) for name, field in fields.items() if name not in _ASKED]
+    if issubclass(report.params, PeriodParams):
+        help_text = "End of the period, ISO 8601 with a zone (default: now)."
+        options.append(_option("until", str | None, None, help_text))
+    json_help = "Print the report as JSON (what the API answers) instead of a table."
+    options.append(_option("as_json", bool, False, json_help, "--json"))
+    options.append(_option("csv_file", Path | None, None, "Write the table to this CSV.", "--csv"))
+    if report.chart is not None:
+        svg_help = "Write the chart to this SVG file."
+        options.append(_option("svg_file", Path | None, None, svg_help, "--svg"))
+    return options
+
+
+def _command(report: Report[Any, Any]) -> Callable[..., None]:
+    """``vintry analytics <name>``: the report over the subtree of ``--site``, printed as
+    tables (or JSON), and written to CSV and SVG files when asked.
+
+    Typer reads a command's options from its function's signature; a report's come from its
+    parameter model, so the signature is set here rather than written per report.
+    """
+
+    def command(**options: Any) -> None:
+        site: str | None = options.pop("site")
+        as_json: bool = options.pop("as_json")
+        csv_file: Path | None = options.pop("csv_file")
+        svg_file: Path | None = options.pop("svg_file", None)
+        until: str | None = options.pop("until", None)
+        with _scope(site) as (platform, addressed, sites):
+            if until is not None:
+                options["end"] = _until(until)
+            params = report.params.model_validate(options)
+            result = _with_progress(
+                report.label,
                 sites,
-                parse_steps(steps),
-                window=timedelta(hours=hours),
-                start=period.start,
-                end=period.end,
-                breakdown=parse_breakdown(breakdown),
-                on_site=tick,
-            ),
-        )
-        if as_json:
-            _print_json(report)
-        else:
-            for group in [report.overall, *report.groups]:
-                console.print(
-                    _table(
-                        f"{group.key}: {group.entrants} entrants, window {hours} h",
-                        [
-                            "step",
-                            "type",
-                            "reached",
-                            "from start",
-                            "from previous",
-                            "dropped",
-                            "median after previous",
-                        ],
-                        [
-                            [
-                                s.step,
-                                s.type,
-                                s.count,
-                                f"{s.conversion_from_start:.1%}",
-                                f"{s.conversion_from_previous:.1%}",
-                                s.drop_off,
-                                "-"
-                                if s.median_ms_from_previous is None
-                                else f"{s.median_ms_from_previous / 1000:.0f} s",
-                            ]
-                            for s in group.steps
-                        ],
-                    )
-                )
-        if svg is not None:
-            _write(svg, funnel_svg(report.overall, f"Funnel at {addressed.code}"))
-
-
-@app.command("trend")
-def trend(
-    site: str | None = SiteOption,
-    type_: str = typer.Option(EventType.PRODUCT_VIEW.value, "--type", help="Event type."),
-    days: int | None = DaysOption,
-    until: str | None = UntilOption,
-    svg: Path | None = typer.Option(None, "--svg", help="Write the trend chart to this file."),
-    as_json: bool = JsonOption,
-) -> None:
-    """Events of one type per day."""
-    with _scope(site) as (platform, addressed, sites):
-        period = _window(platform, addressed, days, until)
-        report = _with_progress(
-            "trend",
-            sites,
-            lambda tick: trend_report(
-                sites, type_, start=period.start, end=period.end, on_site=tick
-            ),
-        )
-        if as_json:
-            _print_json(report)
-        else:
-            console.print(
-                _table(
-                    f"{type_} per day",
-                    ["day", "events", "dealers"],
-                    [[p.day, p.events, p.dealers] for p in report.points],
-                )
+                lambda tick: report.run(
+                    ReportScope(platform, addressed, sites, platform.clock.now(), tick), params
+                ),
             )
-        if svg is not None:
-            _write(svg, trend_svg(report.points, f"{type_} per day at {addressed.code}"))
+            tables = report.tables(result)
+            if as_json:
+                _print_json(result)
+            else:
+                for table in tables:
+                    console.print(_rich(table))
+            if csv_file is not None:
+                _write(csv_file, csv_text(tables))
+            if svg_file is not None and report.chart is not None:
+                _write(svg_file, report.chart.render(result, addressed.code))
+
+    command.__signature__ = inspect.Signature(_options(report))  # type: ignore[attr-defined]
+    command.__doc__ = report.description
+    return command
 
 
-@app.command("blocked-demand")
-def blocked_demand(
-    site: str | None = SiteOption,
-    days: int | None = DaysOption,
-    until: str | None = UntilOption,
-    as_json: bool = JsonOption,
-) -> None:
-    """High interest, low conversion SKUs per site, with a price-or-stock hint."""
-    with _scope(site) as (platform, addressed, sites):
-        window = _window(platform, addressed, days, until)
-        items = _with_progress(
-            "blocked demand",
-            sites,
-            lambda tick: insights.blocked_demand(platform, sites, window, on_site=tick),
-        )
-        if as_json:
-            _print_json(items)
-            return
-        console.print(
-            _table(
-                f"High interest, low conversion ({insights.kpi_period_note(window)})",
-                ["site", "sku", "viewers", "ordered", "conversion", "hint", "evidence"],
-                [
-                    [
-                        i.site,
-                        i.sku,
-                        i.viewers,
-                        i.ordering_dealers,
-                        f"{i.conversion:.0%}",
-                        "+".join(i.hints),
-                        i.evidence,
-                    ]
-                    for i in items
-                ],
-            )
-        )
-
-
-@app.command("slow-movers")
-def slow_movers(
-    site: str | None = SiteOption,
-    days: int | None = DaysOption,
-    until: str | None = UntilOption,
-    as_json: bool = JsonOption,
-) -> None:
-    """SKUs whose regional stock outlasts their sell-through."""
-    with _scope(site) as (platform, addressed, sites):
-        window = _window(platform, addressed, days, until)
-        items = _with_progress(
-            "slow movers",
-            sites,
-            lambda tick: insights.slow_movers(platform, sites, window, on_site=tick),
-        )
-        if as_json:
-            _print_json(items)
-            return
-        console.print(
-            _table(
-                "Slow movers",
-                ["site", "sku", "on hand", "sold", "per day", "days of cover", "evidence"],
-                [
-                    [
-                        i.site,
-                        i.sku,
-                        i.on_hand,
-                        i.units_sold,
-                        i.sold_per_day,
-                        "∞" if i.days_of_cover is None else i.days_of_cover,
-                        i.evidence,
-                    ]
-                    for i in items
-                ],
-            )
-        )
-
-
-@app.command("dealer-slowdown")
-def dealer_slowdown(
-    site: str | None = SiteOption,
-    days: int | None = DaysOption,
-    until: str | None = UntilOption,
-    as_json: bool = JsonOption,
-) -> None:
-    """Dealers whose order frequency dropped, with their own stock build-up."""
-    with _scope(site) as (platform, addressed, sites):
-        window = _window(platform, addressed, days, until)
-        items = _with_progress(
-            "dealer slowdown",
-            sites,
-            lambda tick: insights.dealer_slowdown(platform, sites, window, on_site=tick),
-        )
-        if as_json:
-            _print_json(items)
-            return
-        console.print(
-            _table(
-                "Dealers ordering less",
-                ["site", "dealer", "tier", "before", "now", "drop", "own stock", "evidence"],
-                [
-                    [
-                        i.site,
-                        i.dealer,
-                        i.tier,
-                        i.previous_orders,
-                        i.current_orders,
-                        f"{i.drop:.0%}",
-                        "?" if i.own_stock_units is None else i.own_stock_units,
-                        i.evidence,
-                    ]
-                    for i in items
-                ],
-            )
-        )
-
-
-@app.command("return-outliers")
-def return_outliers(
-    site: str | None = SiteOption,
-    days: int | None = DaysOption,
-    until: str | None = UntilOption,
-    as_json: bool = JsonOption,
-) -> None:
-    """Return-rate outliers by site and SKU, with the leading reason."""
-    with _scope(site) as (platform, addressed, sites):
-        window = _window(platform, addressed, days, until)
-        items = _with_progress(
-            "return outliers",
-            sites,
-            lambda tick: insights.return_outliers(platform, sites, window, on_site=tick),
-        )
-        if as_json:
-            _print_json(items)
-            return
-        console.print(
-            _table(
-                "Return-rate outliers",
-                ["site", "sku", "rate", "average", "leading reason", "evidence"],
-                [
-                    [
-                        i.site,
-                        i.sku,
-                        f"{i.rate:.1%}",
-                        f"{i.baseline_rate:.1%}",
-                        i.leading_reason,
-                        i.evidence,
-                    ]
-                    for i in items
-                ],
-            )
-        )
-
-
-@app.command("kpis")
-def kpis(
-    site: str | None = SiteOption,
-    days: int | None = DaysOption,
-    until: str | None = UntilOption,
-    campaign: str | None = typer.Option(None, "--campaign", help="One campaign only."),
-    as_json: bool = JsonOption,
-) -> None:
-    """Self-service ordering rate, campaign participation and uplift, sales."""
-    with _scope(site) as (platform, addressed, sites):
-        window = _window(platform, addressed, days, until)
-        total, per_site = _with_progress(
-            "KPIs",
-            sites,
-            lambda tick: insights.kpis(platform, sites, window, campaign=campaign, on_site=tick),
-        )
-        if as_json:
-            _print_json([total, *per_site])
-            return
-
-        def change(value: float | None) -> str:
-            return "-" if value is None else f"{value:+.0%}"
-
-        console.print(
-            _table(
-                f"KPIs ({insights.kpi_period_note(window)})",
-                [
-                    "site",
-                    "self-service",
-                    "before",
-                    "campaign dealers",
-                    "participation",
-                    "campaign sales",
-                    "uplift",
-                    "sales",
-                    "change",
-                ],
-                [
-                    [
-                        k.site,
-                        f"{k.self_service_rate:.0%}",
-                        f"{k.previous_self_service_rate:.0%}",
-                        k.campaign_dealers,
-                        change(k.participation_change),
-                        k.campaign_sales,
-                        change(k.campaign_uplift),
-                        k.sales,
-                        change(k.sales_change),
-                    ]
-                    for k in [*per_site, total]
-                ],
-            )
-        )
-
-
-@app.command("dealer-stock")
-def dealer_stock_report(site: str | None = SiteOption, as_json: bool = JsonOption) -> None:
-    """Dealers' own stock (received minus reported sold), largest first."""
-    with _scope(site) as (platform, _addressed, sites):
-        stocks = _with_progress(
-            "dealer stock", sites, lambda tick: _stock_with_ticks(platform, sites, tick)
-        )
-        if as_json:
-            _print_json(stocks)
-            return
-        console.print(
-            _table(
-                "Dealers' own stock",
-                ["site", "dealer", "on hand", "sell-out reported", "lines"],
-                [
-                    [
-                        s.site,
-                        s.dealer,
-                        s.on_hand,
-                        "yes" if s.sellout_reported else "no",
-                        ", ".join(f"{line.sku}:{line.on_hand}" for line in s.lines),
-                    ]
-                    for s in stocks
-                ],
-            )
-        )
-
-
-def _stock_with_ticks(
-    platform: Platform, sites: Sequence[SiteContext], tick: Callable[[str], None]
-) -> list[Any]:
-    result = []
-    for site in sites:
-        result.extend(stock_at_sites(platform, [site]))
-        tick(site.code)
-    result.sort(key=lambda stock: (-stock.on_hand, stock.dealer))
-    return result
+for _report in REPORTS:
+    app.command(_report.name)(_command(_report))
 
 
 @app.command("tracker")

@@ -27,6 +27,7 @@ from vintry.platform import Platform
 from vintry.sites.read_models import SiteCatalogItem
 from vintry_sdk import SiteContext
 
+from vintry_analytics.fanout import OnSite, tick
 from vintry_analytics.models import SellOut
 from vintry_analytics.schemas import DealerStockLine, DealerStockOut, SellOutLine, SellOutReceipt
 from vintry_analytics.storage import insert_ignoring_duplicates
@@ -139,7 +140,9 @@ def dealers_of_site(platform: Platform, site: SiteContext) -> list[str]:
         )
 
 
-def stock_at_sites(platform: Platform, sites: Sequence[SiteContext]) -> list[DealerStockOut]:
+def stock_at_sites(
+    platform: Platform, sites: Sequence[SiteContext], *, on_site: OnSite = None
+) -> list[DealerStockOut]:
     """Own stock of every dealer of *sites*, largest holding first."""
     result: list[DealerStockOut] = []
     for site in sites:
@@ -153,6 +156,7 @@ def stock_at_sites(platform: Platform, sites: Sequence[SiteContext]) -> list[Dea
                 result.append(
                     stock_of(dealer, site.code, received[dealer], sold[dealer], dealer in reported)
                 )
+        tick(on_site, site.code)
     result.sort(key=lambda stock: (-stock.on_hand, stock.dealer))
     return result
 

@@ -8,6 +8,7 @@ merges exactly (counts add, duration lists concatenate), so fan-out loses no pre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,6 +16,15 @@ from vintry.platform import Platform
 from vintry_sdk import RequestScope, SiteContext
 
 from vintry_analytics.config import PLUGIN_NAME
+
+OnSite = Callable[[str], None] | None
+"""Called with each site's code once its part is done (the CLI's progress bar), or None."""
+
+
+def tick(on_site: OnSite, code: str) -> None:
+    """Report site *code* done to *on_site*, if there is one."""
+    if on_site is not None:
+        on_site(code)
 
 
 def enabled_sites(platform: Platform, codes: list[str]) -> list[SiteContext]:

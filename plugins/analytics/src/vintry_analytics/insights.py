@@ -9,7 +9,7 @@ site's own configuration (:class:`~vintry_analytics.config.AnalyticsSettings`).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -27,7 +27,8 @@ from vintry_sdk import SiteContext
 
 from vintry_analytics.config import settings_for
 from vintry_analytics.dealer_stock import has_reported, received_units, sold_units
-from vintry_analytics.fanout import Window
+from vintry_analytics.fanout import OnSite, Window
+from vintry_analytics.fanout import tick as _tick
 from vintry_analytics.funnel import median
 from vintry_analytics.models import BehaviourEvent
 from vintry_analytics.schemas import (
@@ -42,7 +43,6 @@ from vintry_analytics.schemas import (
 from vintry_analytics.storage import epoch_ms
 from vintry_analytics.vocabulary import EventType
 
-OnSite = Callable[[str], None] | None
 _TWO_PLACES = Decimal("0.01")
 
 
@@ -62,11 +62,6 @@ def _change(current: int, previous: int) -> float | None:
 def _pairs(result: Iterable[Any]) -> dict[Any, Any]:
     """Two-column rows as a dict (first column → second)."""
     return {row[0]: row[1] for row in result}
-
-
-def _tick(on_site: OnSite, code: str) -> None:
-    if on_site is not None:
-        on_site(code)
 
 
 # --- high interest, low conversion ----------------------------------------------------------
@@ -596,6 +591,7 @@ def _kpi_out(
     )
 
 
-def kpi_period_note(window: Window) -> str:
-    """How the KPI periods read, for reports."""
-    return f"{window.start:%Y-%m-%d} → {window.end:%Y-%m-%d} against the {window.days} days before"
+def period_note(period: Period) -> str:
+    """How a compared period reads in a report's title."""
+    days = (period.end - period.start).days
+    return f"{period.start:%Y-%m-%d} → {period.end:%Y-%m-%d} against the {days} days before"

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from vintry.errors import InvalidInput
 from vintry_sdk import SiteContext
 
+from vintry_analytics.fanout import OnSite, tick
 from vintry_analytics.funnel import (
     BREAKDOWNS,
     MAX_STEPS,
@@ -19,7 +20,6 @@ from vintry_analytics.funnel import (
     funnel_over_sites,
     median,
 )
-from vintry_analytics.insights import OnSite
 from vintry_analytics.models import BehaviourEvent
 from vintry_analytics.schemas import (
     FunnelGroupOut,
@@ -162,8 +162,7 @@ def trend_report(
                 # Dealers belong to one site each, so per-site distinct counts add up.
                 events[int(bucket)] += int(count)
                 dealers[int(bucket)] += int(distinct)
-        if on_site is not None:
-            on_site(site.code)
+        tick(on_site, site.code)
     first, last = start_ms // DAY_MS, (end_ms - 1) // DAY_MS
     points = [
         TrendPoint(day=_day(bucket), events=events[bucket], dealers=dealers[bucket])

@@ -7,20 +7,17 @@ their windows, targeting and audit; operators create and publish them with
 ``/api/v1/campaigns``. The plugin keeps each auction's lot, bids and sales in its own tables
 in the site's database (``vintry_register_migrations``), holds the lot's stock in HQ when
 the auction is published (``vintry_handle_event``), serves the dealers' and operators'
-routes (``vintry_register_routes``) and places the buyers' orders through the normal order
-path, priced by its ``vintry_price_cart`` at the auction's price.
+routes (``vintry_register_routes``) and places each buyer's order from the lot's hold, at
+the auction's price, through the kernel's ``place_held`` (the units go from the lot to the
+order inside the order's own HQ transaction).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from vintry_sdk import (
-    AdjustmentCandidate,
-    CampaignSkip,
     CampaignTypeRegistration,
-    CartDraft,
     CommandsRegistration,
     Event,
     MigrationsRegistration,
@@ -38,12 +35,10 @@ from vintry_auction.api import router
 from vintry_auction.campaign_types import CAMPAIGN_TYPES
 from vintry_auction.cli import app as cli_app
 from vintry_auction.config import AuctionSettings
-from vintry_auction.ordering import settlement_candidates
 
 __all__ = [
     "PLUGIN_NAME",
     "vintry_handle_event",
-    "vintry_price_cart",
     "vintry_register_campaign_types",
     "vintry_register_commands",
     "vintry_register_migrations",
@@ -87,14 +82,6 @@ def vintry_register_routes(register: RoutesRegistration) -> None:
 def vintry_register_commands(register: CommandsRegistration) -> None:
     """Add ``vintry auction sweep``."""
     register(cli_app)
-
-
-@hookimpl
-def vintry_price_cart(
-    cart: CartDraft, site: SiteContext, now: datetime
-) -> list[AdjustmentCandidate | CampaignSkip]:
-    """The auction's price on the order this plugin places for a buyer; nothing elsewhere."""
-    return list(settlement_candidates(cart))
 
 
 @hookimpl

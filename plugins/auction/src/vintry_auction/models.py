@@ -155,7 +155,6 @@ class AuctionSale(AuctionBase):
     step: Mapped[int | None]
     sold_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16))
-    stock_handed_over: Mapped[bool] = mapped_column(default=False)
     order_number: Mapped[str | None] = mapped_column(String(32))
     failure: Mapped[str | None] = mapped_column(String(300))
     settled_at: Mapped[datetime | None]

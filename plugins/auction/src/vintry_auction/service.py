@@ -20,7 +20,18 @@ from sqlalchemy.orm import Session
 from vintry.campaigns.models import Campaign, CampaignStatus
 from vintry.campaigns.selection import state_of, targets
 from vintry.db.base import UTCDateTime
-from vintry_sdk import Conflict, DealerView, InvalidInput, NotFound, SiteContext, from_fen, to_fen
+from vintry_sdk import (
+    Conflict,
+    DealerView,
+    HeldCampaign,
+    HeldLine,
+    InvalidInput,
+    NotFound,
+    SiteContext,
+    from_fen,
+    place_held,
+    to_fen,
+)
 
 from vintry_auction import holds
 from vintry_auction.campaign_types import (
@@ -42,7 +53,6 @@ from vintry_auction.models import (
     LotStatus,
     SaleStatus,
 )
-from vintry_auction.ordering import PricedSale, place_at_price
 from vintry_auction.schemas import AuctionOut, BidOut, SaleOut, SweepOut
 
 PLUGIN_NAME = "auction"
@@ -515,7 +525,6 @@ def buy(
             step=step,
             sold_at=now,
             status=SaleStatus.PENDING.value,
-            stock_handed_over=False,
         )
         session.add(sale)
         session.flush()
@@ -543,7 +552,15 @@ class _Tally:
 
 
 def settle_sale(site: SiteContext, campaign_code: str, sale_id: int) -> SaleOut:
-    """Hand the sale's units over and place its order (idempotent: a retry replays it)."""
+    """Place the sale's order from the lot's hold, at the sale's price (idempotent: the
+    sale's key replays the first answer, so the sweep may retry a sale left pending).
+
+    The kernel's ``place_held`` moves the units from the lot's hold to the order in the
+    order's own HQ transaction, so no other order can take them meanwhile. A refused order
+    (an inactive dealer, a price under a floor set since) marks the sale ``failed``: a Dutch
+    lot still open takes the units back for other buyers (they never left its hold);
+    otherwise they are released.
+    """
     with site.database.reading() as session:
         sale = session.get(AuctionSale, sale_id)
         lot = session.scalar(select(AuctionLot).where(AuctionLot.campaign == campaign_code))
@@ -551,30 +568,28 @@ def settle_sale(site: SiteContext, campaign_code: str, sale_id: int) -> SaleOut:
     assert sale is not None and lot is not None
     if sale.status != SaleStatus.PENDING.value:
         return _sale_out(sale, with_dealer=True)
-    if not sale.stock_handed_over:
-        # Recorded before the HQ step: a crash between leaves the units held by the lot
-        # (released with it) rather than released twice.
-        with site.database.transaction() as session:
-            mine = _changed(
-                session,
-                update(AuctionSale)
-                .where(AuctionSale.id == sale.id, AuctionSale.stock_handed_over.is_(False))
-                .values(stock_handed_over=True),
-            )
-        if mine == 1 and lot.sku_id is not None:
-            holds.hand_over(
-                site, reference=lot.hold_reference, sku_id=lot.sku_id, units=sale.quantity
-            )
-    outcome = place_at_price(
+    price = from_fen(sale.unit_fen)
+    how = "won at auction" if lot.kind == LotKind.ENGLISH.value else f"bought at step {sale.step}"
+    outcome = place_held(
         site,
-        sale=PricedSale(
-            lot.campaign, campaign or lot.campaign, lot.sku, sale.quantity, sale.unit_fen
-        ),
         dealer_id=sale.dealer_id,
         idempotency_key=f"auction-sale:{lot.campaign}:{sale.id}",
+        lines=[HeldLine(lot.sku, sale.quantity, sale.unit_fen)],
+        reservation_reference=lot.hold_reference,
+        campaign=HeldCampaign(
+            source=PLUGIN_NAME,
+            code=lot.campaign,
+            name=campaign or lot.campaign,
+            reason=f"{how} at {price} yuan a unit",
+        ),
+        kind="auction",
+        note=f"auction {lot.campaign}: {sale.quantity} x {lot.sku} at {price} yuan",
     )
+    if outcome.error_code == "idempotency_in_progress":
+        return _sale_out(sale, with_dealer=True)  # another worker is settling it right now
     now = site.platform.clock.now()
-    failed = outcome.number is None
+    failed = not outcome.placed
+    returned = 0
     with site.database.transaction() as session:
         moved = _changed(
             session,
@@ -583,7 +598,9 @@ def settle_sale(site: SiteContext, campaign_code: str, sale_id: int) -> SaleOut:
             .values(
                 status=(SaleStatus.FAILED if failed else SaleStatus.ORDERED).value,
                 order_number=outcome.number,
-                failure=None if not failed else f"{outcome.code}: {outcome.message}"[:300],
+                failure=None
+                if not failed
+                else f"{outcome.error_code}: {outcome.error_message}"[:300],
                 settled_at=now,
             ),
         )
@@ -613,29 +630,8 @@ def settle_sale(site: SiteContext, campaign_code: str, sale_id: int) -> SaleOut:
                     )
                     .values(units=DealerTake.units - sale.quantity)
                 )
-        else:
-            returned = 0
-    if (
-        returned
-        and lot.sku_id is not None
-        and not holds.take_back(
-            site,
-            reference=lot.hold_reference,
-            sku_id=lot.sku_id,
-            warehouse=lot.warehouse,
-            units=sale.quantity,
-            expires_at=lot.hold_expires_at,
-        )
-    ):
-        with site.database.transaction() as session:  # the units are gone from stock
-            session.execute(
-                update(AuctionLot)
-                .where(AuctionLot.id == lot.id, AuctionLot.remaining >= sale.quantity)
-                .values(
-                    remaining=AuctionLot.remaining - sale.quantity,
-                    note=f"{sale.quantity} unit(s) left the lot when an order failed",
-                )
-            )
+    if moved and failed and not returned:
+        holds.release_units(site, reference=lot.hold_reference, sku=lot.sku, units=sale.quantity)
     with site.database.reading() as session:
         final = session.get(AuctionSale, sale.id)
         assert final is not None
@@ -672,21 +668,21 @@ def _close_one(site: SiteContext, lot_id: int, now: datetime, tally: _Tally) -> 
                 step=None,
                 sold_at=now,
                 status=SaleStatus.PENDING.value,
-                stock_handed_over=False,
             )
             session.add(sale)
             session.flush()
             sale_id = sale.id
         elif lot.kind == LotKind.ENGLISH.value:
             lot.note = "no bid met the reserve" if lot.leader else "no bids"
-        campaign, reference = lot.campaign, lot.hold_reference
+        campaign, reference, sku, unsold = lot.campaign, lot.hold_reference, lot.sku, lot.remaining
     tally.closed += 1
     if sale_id is not None:
         result = settle_sale(site, campaign, sale_id)
         tally.placed += result.status == SaleStatus.ORDERED.value
         tally.failed += result.status == SaleStatus.FAILED.value
     else:
-        holds.release_lot(site, reference=reference)
+        # Only the unsold units: those of Dutch sales still settling stay with their sale.
+        holds.release_units(site, reference=reference, sku=sku, units=unsold)
 
 
 def close_due(site: SiteContext) -> SweepOut:

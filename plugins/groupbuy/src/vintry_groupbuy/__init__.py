@@ -7,25 +7,20 @@ A Vintry plugin found through the ``vintry`` entry point ``groupbuy``. It regist
 publish deals with ``/api/v1/campaigns``), keeps groups and members in its own tables in the
 site's database, holds each member's units in HQ when it joins, and — through its sweep —
 releases every hold of a group that expired without succeeding, or places every member's
-order of a successful group through the normal order path at the tier reached (priced by
-its ``vintry_price_cart``).
+order of a successful group at the tier reached, from the member's hold, through the
+kernel's ``place_held`` (the units go from the hold to the order inside the order's own HQ
+transaction).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from vintry_sdk import (
-    AdjustmentCandidate,
-    CampaignSkip,
     CampaignTypeRegistration,
-    CartDraft,
     CommandsRegistration,
     MigrationsRegistration,
     PageBlockRegistration,
     RoutesRegistration,
     SettingsRegistration,
-    SiteContext,
     campaign_block,
     hookimpl,
 )
@@ -35,11 +30,9 @@ from vintry_groupbuy.api import router
 from vintry_groupbuy.campaign_types import CAMPAIGN_TYPES
 from vintry_groupbuy.cli import app as cli_app
 from vintry_groupbuy.config import GroupbuySettings
-from vintry_groupbuy.ordering import settlement_candidates
 
 __all__ = [
     "PLUGIN_NAME",
-    "vintry_price_cart",
     "vintry_register_campaign_types",
     "vintry_register_commands",
     "vintry_register_migrations",
@@ -80,14 +73,6 @@ def vintry_register_routes(register: RoutesRegistration) -> None:
 def vintry_register_commands(register: CommandsRegistration) -> None:
     """Add ``vintry groupbuy sweep``."""
     register(cli_app)
-
-
-@hookimpl
-def vintry_price_cart(
-    cart: CartDraft, site: SiteContext, now: datetime
-) -> list[AdjustmentCandidate | CampaignSkip]:
-    """The tier's price on the orders this plugin places for a group's members only."""
-    return list(settlement_candidates(cart))
 
 
 @hookimpl

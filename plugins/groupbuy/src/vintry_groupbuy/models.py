@@ -102,7 +102,6 @@ class Member(GroupbuyBase):
     joined_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16))
     hold_reference: Mapped[str] = mapped_column(String(140))
-    stock_handed_over: Mapped[bool] = mapped_column(default=False)
     order_number: Mapped[str | None] = mapped_column(String(32))
     failure: Mapped[str | None] = mapped_column(String(300))
 

@@ -21,13 +21,25 @@ from sqlalchemy.orm import Session
 from vintry.campaigns.models import Campaign, CampaignState, CampaignStatus
 from vintry.campaigns.selection import state_of, targets
 from vintry.db.base import UTCDateTime
-from vintry_sdk import Conflict, DealerView, InvalidInput, NotFound, SiteContext, from_fen, to_fen
+from vintry_sdk import (
+    Conflict,
+    DealerView,
+    HeldCampaign,
+    HeldLine,
+    InvalidInput,
+    NotFound,
+    SiteContext,
+    from_fen,
+    hold_stock,
+    place_held,
+    release_stock,
+    to_fen,
+)
 
 from vintry_groupbuy import holds
 from vintry_groupbuy.campaign_types import GROUP_BUY, GroupBuyConfig
 from vintry_groupbuy.config import GroupbuySettings
 from vintry_groupbuy.models import Group, GroupStatus, Member, MemberStatus, Transition
-from vintry_groupbuy.ordering import TierPurchase, place_at_tier
 from vintry_groupbuy.schemas import DealOut, GroupOut, MemberOut, SweepOut, TierOut
 
 PLUGIN_NAME = "groupbuy"
@@ -171,13 +183,13 @@ def join_group(
         ):
             raise _already(group)
     margin = timedelta(minutes=settings_for(site).hold_margin_minutes)
-    holds.hold_member(
+    hold_stock(  # 409 out_of_stock when the warehouses lack the units
         site,
         reference=reference,
         sku=config.sku,
-        warehouse=config.warehouse,
-        units=quantity,
+        quantity=quantity,
         expires_at=group.expires_at + margin,
+        warehouse=config.warehouse,
     )
     succeeded = False
     try:
@@ -220,7 +232,6 @@ def join_group(
                     joined_at=now,
                     status=MemberStatus.HELD.value,
                     hold_reference=reference,
-                    stock_handed_over=False,
                     order_number=None,
                     failure=None,
                 )
@@ -245,7 +256,7 @@ def join_group(
     except IntegrityError:
         raise _already(group) from None  # a concurrent join of the same dealer won
     except Exception:
-        holds.release_member(site, reference=reference)
+        release_stock(site, reference=reference)
         raise
     if succeeded:
         site.platform.emit(
@@ -331,7 +342,7 @@ def _fail(site: SiteContext, group_id: int, now: datetime, tally: _Tally) -> Non
     if status != GroupStatus.FAILED.value:
         return
     for member in members:  # released in HQ first: a crash leaves the row to retry
-        tally.released += holds.release_member(site, reference=member.hold_reference)
+        tally.released += release_stock(site, reference=member.hold_reference)
         with site.database.transaction() as session:
             session.execute(
                 update(Member)
@@ -381,31 +392,31 @@ def _settle(site: SiteContext, group_id: int, now: datetime, tally: _Tally) -> N
                 .order_by(Member.id)
             )
         )
+    price = from_fen(unit_fen)
+    busy = False
     for member in members:
-        if not member.stock_handed_over:
-            with site.database.transaction() as session:
-                mine = _changed(
-                    session,
-                    update(Member)
-                    .where(
-                        Member.id == member.id,
-                        Member.stock_handed_over.is_(False),
-                    )
-                    .values(stock_handed_over=True),
-                )
-            if mine:
-                holds.release_member(site, reference=member.hold_reference)
-        outcome = place_at_tier(
+        outcome = place_held(
             site,
-            purchase=TierPurchase(
-                deal.code, deal.name, group.code, group.sku, member.quantity, unit_fen
-            ),
             dealer_id=member.dealer_id,
             idempotency_key=f"groupbuy:{group.code}:{member.dealer}",
+            lines=[HeldLine(group.sku, member.quantity, unit_fen)],
+            reservation_reference=member.hold_reference,
+            campaign=HeldCampaign(
+                source=PLUGIN_NAME,
+                code=deal.code,
+                name=deal.name,
+                reason=f"group {group.code} reached {price} yuan a unit",
+            ),
+            kind="groupbuy",
+            note=f"group buy {group.code} ({deal.code}) at {price} yuan a unit",
         )
-        failed = outcome.number is None
+        if outcome.error_code == "idempotency_in_progress":
+            busy = True  # another sweep is placing this member's order right now
+            continue
+        failed = not outcome.placed
         with site.database.transaction() as session:
-            session.execute(
+            moved = _changed(
+                session,
                 update(Member)
                 .where(
                     Member.id == member.id,
@@ -414,11 +425,17 @@ def _settle(site: SiteContext, group_id: int, now: datetime, tally: _Tally) -> N
                 .values(
                     status=(MemberStatus.FAILED if failed else MemberStatus.ORDERED).value,
                     order_number=outcome.number,
-                    failure=f"{outcome.code}: {outcome.message}"[:300] if failed else None,
-                )
+                    failure=f"{outcome.error_code}: {outcome.error_message}"[:300]
+                    if failed
+                    else None,
+                ),
             )
+        if moved and failed:  # the order never took the units: give them back
+            tally.released += release_stock(site, reference=member.hold_reference)
         tally.placed += not failed
         tally.refused += failed
+    if busy:
+        return  # still settling: the next sweep finishes it
     with site.database.transaction() as session:
         done = _changed(
             session,

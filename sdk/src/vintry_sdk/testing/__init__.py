@@ -14,6 +14,9 @@ test suite these fixtures:
 ``vintry_app`` / ``vintry_factory`` / ``vintry_admin``
     the FastAPI app, a :class:`~vintry_sdk.testing.factories.VintryFactory` (sites,
     dealers, users, tokens, clients per role), and a client authenticated as HQ's admin.
+
+Campaign plugins build their two-region mall with
+:func:`~vintry_sdk.testing.campaigns.campaign_world`.
 """
 
 from __future__ import annotations
@@ -38,9 +41,10 @@ from vintry_sdk.testing.backends import (
     platform_from_template,
     postgres_url,
 )
+from vintry_sdk.testing.campaigns import CampaignWorld, StockedSku, campaign_world
 from vintry_sdk.testing.factories import VintryFactory
 
-__all__ = ["VintryFactory"]
+__all__ = ["CampaignWorld", "StockedSku", "VintryFactory", "campaign_world"]
 
 BACKENDS = ("sqlite", "postgresql")
 
