@@ -1,7 +1,7 @@
 """Orders as HQ's tools read them (``vintry orders``): filtered pages, and one order in full.
 
-No tenancy here: these readers act for HQ, which sees every order. The HTTP routes keep
-their own tenant-scoped queries (:mod:`vintry.orders.api`, :mod:`vintry.orders.lifecycle_api`).
+No tenancy here: these readers act for HQ, which sees every order. The HTTP routes start
+from the one tenant-scoped query, :func:`vintry.orders.api.visible_orders`.
 """
 
 from __future__ import annotations
