@@ -195,7 +195,10 @@ def vintry_release_resources(claims: list[ResourceClaim], site: SiteContext) -> 
     :param claims: this plugin's claims for the failed order, as it returned them.
     :param site: the site of the order.
     :returns: nothing. Must be idempotent: the sweeper may release the same claims again
-        after a crash. Collect-all; each plugin receives only its own claims.
+        after a crash. Collect-all; each plugin receives only its own claims. After a crash
+        right after this plugin's claim hook (before placement recorded what it returned),
+        the sweeper sends one claim with ``payload["unrecorded"]`` true and
+        ``payload["order"]`` the order number: release everything held for that order.
     """
 
 

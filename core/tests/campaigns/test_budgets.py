@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from vintry.contracts import OrderDraft, ResourceClaim
 from vintry.errors import Conflict
+from vintry.orders.placement import unrecorded_claims
 from vintry.orders.pricing import LineInput, PricedCart, price_lines
 from vintry.platform import Platform
 
@@ -93,6 +94,20 @@ def test_orders_draw_the_budget_and_a_release_gives_it_back_once(shop: Shop) -> 
     assert {e.campaign: e.code for e in second.rejected}["C1"] == "budget_exhausted"
     _release(shop.platform, claims)
     _release(shop.platform, claims)  # the sweeper may repeat it: given back once
+    assert _budget(shop)["used_amount"] == "0.00" and _budget(shop)["used_units"] == 0
+
+
+def test_draws_the_placement_never_recorded_are_given_back_by_order_number(
+    shop: Shop,
+) -> None:
+    # The process died right after the claim hook: the sweeper knows only the order number.
+    shop.campaign(budget={"amount": "250.00", "units": 3})
+    _claim(shop.platform, _draft(_priced(shop.platform, shop.dealer_codes["east-gold"], 2), "VO-9"))
+    assert _budget(shop)["used_units"] == 2
+    unrecorded = unrecorded_claims("VO-9")
+    assert unrecorded.payload == {"order": "VO-9", "unrecorded": True}
+    _release(shop.platform, [unrecorded])
+    _release(shop.platform, [unrecorded])  # idempotent
     assert _budget(shop)["used_amount"] == "0.00" and _budget(shop)["used_units"] == 0
 
 

@@ -201,13 +201,19 @@ def vintry_claim_resources(draft: OrderDraft, site: SiteContext) -> list[Resourc
 
 @hookimpl
 def vintry_release_resources(claims: list[ResourceClaim], site: SiteContext) -> None:
-    """Give back the draws of a failed placement (idempotent: the sweeper may repeat it)."""
-    by_order: dict[str, list[int]] = {}
+    """Give back the draws of a failed placement (idempotent: the sweeper may repeat it).
+
+    A claim the placement never recorded (the process died right after this hook; the
+    sweeper sends ``unrecorded`` with the order number) gives back every draw of that order.
+    """
+    by_order: dict[str, list[int] | None] = {}
     for claim in claims:
-        if claim.resource.startswith(RESOURCE_PREFIX):
-            by_order.setdefault(str(claim.payload["order"]), []).append(
-                int(claim.payload["campaign_id"])
-            )
+        if claim.payload.get("unrecorded"):
+            by_order[str(claim.payload["order"])] = None
+        elif claim.resource.startswith(RESOURCE_PREFIX):
+            drawn = by_order.setdefault(str(claim.payload["order"]), [])
+            if drawn is not None:
+                drawn.append(int(claim.payload["campaign_id"]))
     if not by_order:
         return
     now = site.platform.clock.now()

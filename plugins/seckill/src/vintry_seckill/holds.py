@@ -202,9 +202,21 @@ def _hold_gone(code: str) -> Conflict:
 
 def restore_holds(claims: Sequence[ResourceClaim], site: SiteContext) -> None:
     """Give a failed placement's holds back to their dealer (idempotent). A hold whose time
-    ran out meanwhile expires with the next batch or sweep."""
+    ran out meanwhile expires with the next batch or sweep. A claim the placement never
+    recorded (``unrecorded``: the process died right after the claim hook) gives back every
+    hold converted for that order."""
     with site.database.transaction() as session:
         for claim in claims:
+            if claim.payload.get("unrecorded"):
+                session.execute(
+                    update(SeckillHold)
+                    .where(
+                        SeckillHold.order_number == str(claim.payload.get("order")),
+                        SeckillHold.status == HoldStatus.ORDERED.value,
+                    )
+                    .values(status=HoldStatus.HELD.value, order_number=None)
+                )
+                continue
             if not claim.resource.startswith(RESOURCE_PREFIX):
                 continue
             session.execute(
