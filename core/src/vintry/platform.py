@@ -287,6 +287,14 @@ class Platform:
             self._directory = None
             self._plugin_state = PluginState()
 
+    def root_site(self) -> SiteContext:
+        """HQ's own site, the root of the tree (whose database holds HQ's templates)."""
+        directory, state = self.refresh()
+        root = directory.root
+        if root is None:
+            raise NotFound("the platform has no root site yet", code="site_not_found")
+        return self.site(root.code, directory, state)
+
     def site(
         self,
         code: str,

@@ -456,12 +456,6 @@ def list_campaigns(
 # --- HQ's templates --------------------------------------------------------------------
 
 
-def _root(platform: Platform) -> SiteContext:
-    root = platform.directory().root
-    assert root is not None, "an initialised platform has a root site"
-    return platform.site(root.code)
-
-
 def _find_template(session: Session, code: str) -> CampaignTemplate:
     template = session.scalar(select(CampaignTemplate).where(CampaignTemplate.code == code))
     if template is None:
@@ -479,7 +473,7 @@ def create_template(platform: Platform, request: TemplateCreate, *, actor: Actor
     The configuration is validated by the type and held against the floors set at HQ,
     which bind every site; each copy is checked again against its own site's floors.
     """
-    root = _root(platform)
+    root = platform.root_site()
     now = platform.clock.now()
     _, campaign_type = find_type(platform, request.type)
     config = validate_config(campaign_type, request.config)
@@ -526,14 +520,14 @@ def create_template(platform: Platform, request: TemplateCreate, *, actor: Actor
 
 def list_templates(platform: Platform) -> list[TemplateOut]:
     """Every template HQ published, by code."""
-    with _root(platform).database.reading() as session:
+    with platform.root_site().database.reading() as session:
         rows = session.scalars(select(CampaignTemplate).order_by(CampaignTemplate.code))
         return [template_out(row) for row in rows]
 
 
 def get_template(platform: Platform, code: str) -> TemplateOut:
     """Template *code* (404 ``campaign_template_not_found``)."""
-    with _root(platform).database.reading() as session:
+    with platform.root_site().database.reading() as session:
         return template_out(_find_template(session, code))
 
 
@@ -542,7 +536,7 @@ def copy_template(
 ) -> CampaignOut:
     """A draft campaign of *site* made from template *code*, with the window and any
     overrides sent; checked like any new campaign (the type must be enabled here)."""
-    with _root(site.platform).database.reading() as session:
+    with site.platform.root_site().database.reading() as session:
         template = _find_template(session, code)
     budget = request.budget or Budget(
         units=template.budget_units,

@@ -235,12 +235,6 @@ def _tag_festival_products(platform: Platform, actor: Actor) -> None:
             catalog.update_product(platform, product.code, ProductUpdate(tags=tags), actor=actor)
 
 
-def _root(platform: Platform) -> SiteContext:
-    root = platform.directory().root
-    assert root is not None, "an initialised platform has a root site"
-    return platform.site(root.code)
-
-
 def _usable(
     platform: Platform, site: SiteContext | None, spec: DemoPage, launch: PageLaunch
 ) -> list[SectionIn]:
@@ -248,7 +242,7 @@ def _usable(
     installed or not enabled there), each left-out block said in *launch*."""
     sections = [SectionIn.model_validate(section) for section in _keyed(spec.sections)]
     with platform.hq.reading() as hq:
-        offered = site_catalog(hq, site or _root(platform), platform.directory())
+        offered = site_catalog(hq, site or platform.root_site(), platform.directory())
     _, problems = inspect(platform, sections, offered, site=site)
     dropped = {p.block for p in problems if p.block is not None}
     launch.skipped.extend(f"{spec.code}: {p.field}: {p.message}" for p in problems)
@@ -273,7 +267,7 @@ def _keyed(sections: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
 
 
 def _template(platform: Platform, spec: DemoPage, actor: Actor, launch: PageLaunch) -> None:
-    with _root(platform).database.reading() as session:
+    with platform.root_site().database.reading() as session:
         found = session.scalar(select(PageTemplate.id).where(PageTemplate.code == spec.code))
     if found is not None:
         launch.present.append(spec.code)

@@ -85,12 +85,6 @@ def _catalog(site: SiteContext) -> SiteCatalog:
         return site_catalog(hq, site, directory)
 
 
-def _root(platform: Platform) -> SiteContext:
-    root = platform.directory().root
-    assert root is not None, "an initialised platform has a root site"
-    return platform.site(root.code)
-
-
 def _audit(
     hq: Session,
     site: SiteContext,
@@ -606,7 +600,7 @@ def _find_template(session: Session, code: str, *, for_update: bool = False) -> 
 
 
 def _default_template_code(platform: Platform, page: str) -> str | None:
-    with _root(platform).database.reading() as session:
+    with platform.root_site().database.reading() as session:
         return session.scalar(
             select(PageTemplate.code).where(
                 PageTemplate.page == page, PageTemplate.is_default.is_(True)
@@ -617,7 +611,7 @@ def _default_template_code(platform: Platform, page: str) -> str | None:
 def _template_sections(platform: Platform, sections: Sequence[SectionIn]) -> list[dict[str, Any]]:
     """Templates are checked against what HQ offers; block types need only be installed
     (each site's copy is checked against its own plugins and assortment)."""
-    root = _root(platform)
+    root = platform.root_site()
     return checked(platform, sections, _catalog(root), site=None)
 
 
@@ -632,21 +626,21 @@ def _only_default(session: Session, template: PageTemplate) -> None:
 
 def list_templates(platform: Platform) -> list[TemplateOut]:
     """Every page template HQ published, by code."""
-    with _root(platform).database.reading() as session:
+    with platform.root_site().database.reading() as session:
         rows = session.scalars(select(PageTemplate).order_by(PageTemplate.code))
         return [_template_out(row) for row in rows]
 
 
 def get_template(platform: Platform, code: str) -> TemplateOut:
     """Template *code* (404 ``page_template_not_found``)."""
-    with _root(platform).database.reading() as session:
+    with platform.root_site().database.reading() as session:
         return _template_out(_find_template(session, code))
 
 
 def create_template(platform: Platform, request: TemplateCreate, *, actor: Actor) -> TemplateOut:
     """Publish a template for sites to copy; ``is_default`` makes it the page every site
     without a published layout shows (and unmarks the previous default)."""
-    root = _root(platform)
+    root = platform.root_site()
     now = platform.clock.now()
     sections = _template_sections(platform, request.sections)
     with platform.hq.transaction() as hq, root.database.transaction() as session:
@@ -691,7 +685,7 @@ def update_template(
 ) -> TemplateOut:
     """Change template *code*; sites showing it as HQ's default see the change at once,
     copies already made are theirs and do not change."""
-    root = _root(platform)
+    root = platform.root_site()
     now = platform.clock.now()
     sections = None if request.sections is None else _template_sections(platform, request.sections)
     with platform.hq.transaction() as hq, root.database.transaction() as session:
@@ -728,7 +722,7 @@ def update_template(
 def delete_template(platform: Platform, code: str, revision: int, *, actor: Actor) -> None:
     """Delete template *code* at *revision* (409 ``layout_changed`` if changed since);
     sites' copies stay theirs."""
-    root = _root(platform)
+    root = platform.root_site()
     now = platform.clock.now()
     with platform.hq.transaction() as hq, root.database.transaction() as session:
         template = _find_template(session, code, for_update=True)
@@ -744,7 +738,7 @@ def copy_template(
     """A draft layout of *site* made from template *code*, checked for this site (its
     plugins, its assortment). With ``drop_unusable``, the blocks that do not hold here are
     left out and listed in ``problems``; without it the copy is refused naming them."""
-    with _root(site.platform).database.reading() as session:
+    with site.platform.root_site().database.reading() as session:
         template = _find_template(session, code)
     sections = sections_in(template.sections)
     _, problems = inspect(site.platform, sections, _catalog(site), site=site)
