@@ -8,6 +8,8 @@ idle becomes the *leader*: it takes every job queued so far (up to ``max_batch``
 them through ``run`` in one transaction, hands each job its outcome, and steps down; jobs
 that arrived meanwhile form the next batch. There is no extra thread to start or stop, a
 lone request pays nothing for batching, and under load the batch grows by itself.
+:class:`AsyncGroupCommitter` does the same for coroutines: a request awaits its job on the
+event loop while one writer thread runs the batches.
 
 ``run`` decides what a failed job means: it returns an outcome per job (a result, or an
 exception to raise in that job's thread), so one job's refusal never fails its
@@ -25,12 +27,13 @@ request that never submits (its preparation failed) only ever costs that bound.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -164,3 +167,107 @@ class GroupCommitter(Generic[J, R]):
                 slot.result = outcome
             slot.done = True
             slot.event.set()
+
+
+# --- for coroutines ----------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Awaited(Generic[J, R]):
+    job: J
+    future: asyncio.Future[R]
+    loop: asyncio.AbstractEventLoop
+
+
+class AsyncGroupCommitter(Generic[J, R]):
+    """Group commit for coroutines: a request awaits its job without holding a thread.
+
+    :meth:`submit` queues the job and awaits a future; one writer thread takes every job
+    queued so far (up to ``max_batch``), runs them through ``run`` in one batch and
+    completes each future on its own event loop. The writer starts with the first job and
+    stops after ``linger_seconds`` without one, so an idle committer holds no thread. A lone
+    job is taken at once (the writer never waits for a batch to fill); under load, jobs
+    queue while a batch runs and the next batch grows by itself. The event loop is never
+    blocked by a batch, whatever the database does meanwhile.
+
+    ``run`` is as for :class:`GroupCommitter`: an outcome per job (a result, or an exception
+    raised in that job's coroutine); an exception escaping ``run`` fails every job of that
+    batch and no other. A job whose coroutine was cancelled meanwhile is still run (its
+    write may already be committed); only its answer is dropped.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[Sequence[J]], Sequence[R | BaseException]],
+        *,
+        max_batch: int = 32,
+        linger_seconds: float = 1.0,
+        name: str = "vintry-group-commit",
+    ) -> None:
+        self._run = run
+        self._max_batch = max_batch
+        self._linger_seconds = linger_seconds
+        self._name = name
+        self._lock = threading.Lock()
+        self._queued = threading.Condition(self._lock)
+        self._queue: list[_Awaited[J, R]] = []
+        self._writer: threading.Thread | None = None
+        self.batches = 0
+        """Batches run so far (for metrics and tests)."""
+        self.jobs = 0
+        """Jobs run so far."""
+
+    async def submit(self, job: J) -> R:
+        """Run *job* in the next batch and return its result (or raise its exception)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        with self._lock:
+            self._queue.append(_Awaited(job, future, loop))
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write, name=self._name, daemon=True)
+                self._writer.start()
+            else:
+                self._queued.notify()
+        return await future
+
+    def _write(self) -> None:
+        """The writer thread: batch after batch while jobs come, then step down."""
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._queued.wait(self._linger_seconds)
+                    if not self._queue:
+                        self._writer = None
+                        return
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[_Awaited[J, R]]) -> None:
+        try:
+            outcomes: list[R | BaseException] = list(self._run([a.job for a in batch]))
+            if len(outcomes) != len(batch):
+                raise RuntimeError(f"a batch of {len(batch)} jobs gave {len(outcomes)} outcomes")
+        except BaseException as error:
+            outcomes = [error] * len(batch)
+        self.batches += 1
+        self.jobs += len(batch)
+        per_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[R], Any]]] = {}
+        for awaited, outcome in zip(batch, outcomes, strict=True):
+            per_loop.setdefault(awaited.loop, []).append((awaited.future, outcome))
+        for loop, settled in per_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, settled)
+            except RuntimeError:  # that loop closed: nobody awaits these any more
+                continue
+
+
+def _settle(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    """On the futures' loop: hand each its outcome (unless its awaiter gave up)."""
+    for future, outcome in settled:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

@@ -34,7 +34,7 @@ attempts_router = APIRouter(tags=["seckill"], route_class=SoldOutShortcut)
     status_code=201,
     summary="Grab units of a flash sale",
 )
-def create_attempt(
+async def create_attempt(
     campaign: str,
     request: Request,
     scope: Annotated[RequestScope, Depends(authorize(Permission.ORDERS_PLACE))],
@@ -59,7 +59,7 @@ def create_attempt(
             authorization, scope.site.code, site_hint(request.scope)[1], scope.platform.clock.now()
         )
     quantity = body.quantity if body is not None else 1
-    return attempt(scope.site, principal.dealer, campaign, quantity)
+    return await attempt(scope.site, principal.dealer, campaign, quantity)
 
 
 @router.get("/holds", response_model=list[HoldOut], summary="The calling dealer's holds")

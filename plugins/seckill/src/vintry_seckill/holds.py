@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from vintry.clock import ensure_utc
 from vintry_sdk import Conflict, OrderDraft, ResourceClaim, SiteContext, from_fen
 
-from vintry_seckill.admission import expire_holds, give_back, mirror, next_expiry, redis_counter
+from vintry_seckill.admission import mirror, redis_counter
+from vintry_seckill.attempt_batch import expire_holds, give_back, next_expiry
 from vintry_seckill.board import board_for
 from vintry_seckill.models import HoldStatus, SeckillCounter, SeckillHold
 from vintry_seckill.redis_counter import RedisCounter

@@ -119,6 +119,13 @@ class SaleCache:
         self._lock = threading.Lock()
         self._found: dict[tuple[str, str], tuple[Sale, float]] = {}
 
+    def peek(self, site: SiteContext, code: str) -> Sale | None:
+        """The sale *code* of *site* if this worker read it recently, else None."""
+        found = self._found.get((site.database.url, code))
+        if found is not None and time.monotonic() - found[1] < CACHE_SECONDS:
+            return found[0]
+        return None
+
     def get(self, site: SiteContext, code: str) -> Sale:
         """The sale *code* of *site* (404 ``seckill_not_found`` if there is none)."""
         key = (site.database.url, code)
