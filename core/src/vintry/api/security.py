@@ -124,7 +124,10 @@ def authorize(permission: Permission) -> Callable[..., Awaitable[RequestScope]]:
             not node.active and principal.role is Role.DEALER
         ):
             raise NotFound(f"site {code!r} does not exist", code="site_not_found", field="site")
-        _raise_plugin_refusal(request)
+        site = platform.site(code, directory, state)
+        refusal = _plugin_refusal(request, site)
+        if refusal is not None:
+            raise refusal
         if not principal.can(permission):
             raise PermissionDenied(
                 f"the {principal.role.value} role lacks {permission.value!r}",
@@ -134,7 +137,7 @@ def authorize(permission: Permission) -> Callable[..., Awaitable[RequestScope]]:
         return RequestScope(
             platform=platform,
             directory=directory,
-            site=platform.site(code, directory, state),
+            site=site,
             principal=principal,
             permission=permission,
         )
@@ -158,48 +161,50 @@ def _authenticate(
 
 
 @cache
-def require_plugin_enabled(name: str) -> Callable[[Request], None]:
+def require_plugin_enabled(name: str) -> Callable[[Request], Awaitable[None]]:
     """A dependency that answers 404 ``plugin_not_enabled`` where plugin *name* is off.
 
-    Include-level dependencies run before the route's own, so this one only records the
-    refusal: :func:`authorize` raises it once the caller is authenticated and inside its
-    tenant (an anonymous or outside caller must not learn what is enabled, or which sites
-    exist), :func:`public` raises it at once.
+    Include-level dependencies run before the route's own, so this one only names the
+    plugin on the request: :func:`authorize` checks it against the plugin state it has
+    just read with the token, once the caller is authenticated and inside its tenant (an
+    anonymous or outside caller must not learn what is enabled, or which sites exist);
+    :func:`public` checks it at once. No read of its own: the check costs a set lookup.
     """
 
-    def dependency(request: Request) -> None:
-        platform = get_platform(request)
-        directory, state = platform.refresh()
-        try:
-            code = resolve_site_code(request, directory)
-        except NotFound as unknown_site:
-            setattr(request.state, _PLUGIN_REFUSAL, unknown_site)
-            return
-        if name not in platform.enabled_plugins(code, directory, state):
-            refusal = NotFound(
-                f"plugin {name!r} is not enabled on site {code!r}",
-                code="plugin_not_enabled",
-                field="plugin",
-            )
-            setattr(request.state, _PLUGIN_REFUSAL, refusal)
+    async def dependency(request: Request) -> None:
+        setattr(request.state, _PLUGIN_GATE, name)
 
     dependency.__name__ = f"require_{name}_enabled"
     return dependency
 
 
-_PLUGIN_REFUSAL = "vintry_plugin_refusal"
+_PLUGIN_GATE = "vintry_plugin_gate"
 
 
-def _raise_plugin_refusal(request: Request) -> None:
-    refusal: NotFound | None = getattr(request.state, _PLUGIN_REFUSAL, None)
-    if refusal is not None:
-        raise refusal
+def _plugin_refusal(request: Request, site: SiteContext) -> NotFound | None:
+    """The 404 of a plugin route on a site where its plugin is off (None: it is on)."""
+    name: str | None = getattr(request.state, _PLUGIN_GATE, None)
+    if name is None or name in site.enabled_plugins:
+        return None
+    return NotFound(
+        f"plugin {name!r} is not enabled on site {site.code!r}",
+        code="plugin_not_enabled",
+        field="plugin",
+    )
 
 
 async def public(request: Request) -> None:
     """The dependency of a route anyone may call (health checks); a coroutine, as it only
-    reads the request (no hop to a worker thread)."""
-    _raise_plugin_refusal(request)
+    reads the request (no hop to a worker thread). On a plugin's route it resolves the
+    addressed site and refuses where the plugin is off."""
+    if getattr(request.state, _PLUGIN_GATE, None) is None:
+        return
+    platform = get_platform(request)
+    directory, state = platform.refresh()
+    site = platform.site(resolve_site_code(request, directory), directory, state)
+    refusal = _plugin_refusal(request, site)
+    if refusal is not None:
+        raise refusal
 
 
 public.permission = PUBLIC  # type: ignore[attr-defined]
