@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from vintry.campaigns import published
 from vintry.campaigns.models import Campaign, CampaignDealerUse, CampaignRedemption
 from vintry.campaigns.selection import is_live
 from vintry.contracts import AdjustmentCandidate, Event, OrderDraft, ResourceClaim
@@ -114,7 +115,9 @@ def give_back(
     session: Session, *, order_number: str, campaign_ids: Iterable[int] | None, now: datetime
 ) -> int:
     """Return what *order_number* drew (from *campaign_ids*, or all), once; returns how many
-    draws were given back now (0 when they were already)."""
+    draws were given back now (0 when they were already). The caller moves the campaigns
+    version (:func:`vintry.campaigns.published.bump`) when that is not 0, once it has
+    given back everything its transaction gives back."""
     query = update(CampaignRedemption).where(
         CampaignRedemption.order_number == order_number, CampaignRedemption.released_at.is_(None)
     )
@@ -196,6 +199,9 @@ def vintry_claim_resources(draft: OrderDraft, site: SiteContext) -> list[Resourc
                     },
                 )
             )
+        if claims:
+            # After every campaign row: the version's row lock is always taken last.
+            published.bump(session)
     return claims
 
 
@@ -218,8 +224,12 @@ def vintry_release_resources(claims: list[ResourceClaim], site: SiteContext) -> 
         return
     now = site.platform.clock.now()
     with site.database.transaction() as session:
-        for number, campaign_ids in sorted(by_order.items()):
+        given = sum(
             give_back(session, order_number=number, campaign_ids=campaign_ids, now=now)
+            for number, campaign_ids in sorted(by_order.items())
+        )
+        if given:
+            published.bump(session)
 
 
 @hookimpl
@@ -230,5 +240,7 @@ def vintry_handle_event(event: Event, site: SiteContext) -> None:
     number = event.payload.get("number")
     if not isinstance(number, str):
         return
+    now = site.platform.clock.now()
     with site.database.transaction() as session:
-        give_back(session, order_number=number, campaign_ids=None, now=site.platform.clock.now())
+        if give_back(session, order_number=number, campaign_ids=None, now=now):
+            published.bump(session)

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from vintry.campaigns.models import CampaignState
 from vintry.dealers.models import DealerTier
@@ -151,7 +151,10 @@ class CampaignTypeOut(BaseModel):
 
 
 class ForYouItem(BaseModel):
-    """A live campaign targeted at the calling dealer, for its home page."""
+    """A live campaign targeted at the calling dealer, for its home page (shared by the
+    requests a cached list serves, so it cannot be changed)."""
+
+    model_config = ConfigDict(frozen=True)
 
     code: str
     name: str

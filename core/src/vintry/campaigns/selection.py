@@ -17,7 +17,9 @@ from pydantic import ValidationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from vintry.campaigns import published
 from vintry.campaigns.models import Campaign, CampaignDealerUse, CampaignState, CampaignStatus
+from vintry.campaigns.published import targets as targets  # the promotion plugins' import
 from vintry.campaigns.schemas import ForYouItem
 from vintry.clock import ensure_utc
 from vintry.contracts import CampaignSelection, CampaignSkip, CampaignType, CampaignView, DealerView
@@ -43,16 +45,6 @@ def state_of(campaign: Campaign, now: datetime) -> CampaignState:
     if now < ensure_utc(campaign.starts_at):
         return CampaignState.SCHEDULED
     return CampaignState.LIVE
-
-
-def targets(campaign: Campaign, dealer: DealerView) -> bool:
-    """Whether *campaign* is for *dealer* (see :class:`~vintry.campaigns.schemas.Targeting`)."""
-    if dealer.code in campaign.target_dealers:
-        return True
-    tiers, tags = campaign.target_tiers, campaign.target_tags
-    if not tiers and not tags:
-        return not campaign.target_dealers
-    return (not tiers or dealer.tier in tiers) and (not tags or bool(set(tags) & set(dealer.tags)))
 
 
 def describe_targeting(campaign: Campaign) -> str:
@@ -221,58 +213,22 @@ def live_campaigns(
     return selection
 
 
-def campaigns_for_you(site: SiteContext, dealer: DealerView, now: datetime) -> list[ForYouItem]:
+def campaigns_for_you(
+    site: SiteContext, dealer: DealerView, now: datetime, *, version: int | None = None
+) -> list[ForYouItem]:
     """Live campaigns of *site* targeted at *dealer* with budget left, for the home page:
     highest priority first, then the one ending soonest, then by code.
 
     Only campaigns whose type's plugin is enabled on the site now are listed, so a plugin
-    turned off (or never on) here shows nothing, whatever its tables hold.
+    turned off (or never on) here shows nothing, whatever its tables hold. The site's
+    published campaigns are cached under its campaigns version (:mod:`.published`):
+    *version* is the one the caller read in this request (a page reads it with the
+    version serving), else it is read here, in one small statement.
     """
-    usable = {
-        name: campaign_type
-        for name, (plugin, campaign_type) in site.platform.plugins.campaign_types().items()
-        if site.is_enabled(plugin)
-    }
-    if not usable:
-        return []
-    with site.database.reading() as session:
-        campaigns = [
-            c
-            for c in _published(session, now, usable)
-            if state_of(c, now) is CampaignState.LIVE and targets(c, dealer)
-        ]
-        uses = _dealer_uses(session, campaigns, dealer.code)
-    items = []
-    for campaign in campaigns:
-        if _exhausted(campaign, uses.get(campaign.id, 0)) is not None:
-            continue
-        campaign_type = usable[campaign.type]
-        items.append(
-            ForYouItem(
-                code=campaign.code,
-                name=campaign.name,
-                description=campaign.description,
-                type=campaign.type,
-                title=campaign_type.title,
-                summary=_summary(campaign, campaign_type),
-                priority=campaign.priority,
-                stacking_group=campaign.stacking_group,
-                starts_at=ensure_utc(campaign.starts_at),
-                ends_at=ensure_utc(campaign.ends_at),
-            )
-        )
-    items.sort(key=lambda item: (-item.priority, item.ends_at, item.code))
-    return items
-
-
-def _summary(campaign: Campaign, campaign_type: CampaignType) -> str:
-    if campaign_type.describe is None:
-        return campaign_type.title
-    try:
-        return campaign_type.describe(campaign_type.config_model.model_validate(campaign.config))
-    except Exception:  # a summary is decoration: never fail the home page for it
-        log.exception("describing campaign %s failed", campaign.code)
-        return campaign_type.title
+    if version is None:
+        with site.database.reading() as session:
+            version = published.read_version(session)
+    return published.for_you(site, dealer, now, version)
 
 
 def is_live(campaign: Campaign, now: datetime) -> bool:

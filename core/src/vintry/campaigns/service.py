@@ -20,6 +20,7 @@ from sqlalchemy.sql import ColumnElement
 
 from vintry.accounts.principal import Actor
 from vintry.audit.service import record_change
+from vintry.campaigns import published
 from vintry.campaigns.guardrails import check_campaign
 from vintry.campaigns.models import Campaign, CampaignState, CampaignStatus, CampaignTemplate
 from vintry.campaigns.registry import config_json, find_type, usable_type, validate_config
@@ -388,6 +389,7 @@ def transition_campaign(
                 code="illegal_transition",
                 details={"from": campaign.status, "to": target},
             )
+        published.bump(session)
         session.refresh(campaign)
         after = _snapshot(campaign)
         if request.reason:

@@ -209,7 +209,13 @@ def _rendered(
     now = scope.platform.clock.now()
     with scope.platform.hq.reading() as hq:
         sections = render_layout(
-            scope.site, scope.directory, hq, shown.layout, dealer=dealer, now=now
+            scope.site,
+            scope.directory,
+            hq,
+            shown.layout,
+            dealer=dealer,
+            now=now,
+            campaigns_version=shown.campaigns_version,
         )
     body: dict[str, Any] = {
         "site": scope.site.code,

@@ -9,14 +9,16 @@ renderer just leaves out what is gone.
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from vintry.contracts import BlockType
+from vintry.contracts import BlockType, ProductSelection
 from vintry.errors import InvalidInput
 from vintry.pages.products import SiteCatalog
 from vintry.pages.schemas import MAX_BLOCKS, Problem, SectionIn, SectionOut
@@ -43,15 +45,40 @@ class ParsedSection:
     blocks: tuple[ParsedBlock, ...]
 
 
+_layout_keys = itertools.count(1)
+
+
 @dataclass(frozen=True)
 class ParsedLayout:
     """Sections of a published version or template, parsed once (they never change)."""
 
     title: str | None
     sections: tuple[ParsedSection, ...]
+    key: int = field(default_factory=lambda: next(_layout_keys), compare=False)
+    """Unique to this parse in this process: what caches derived from the layout (its
+    shelves at each site) are keyed on."""
 
     def block_keys(self) -> dict[str, str]:
         return {block.key: block.type for s in self.sections for block in s.blocks}
+
+    @cached_property
+    def selections(self) -> Mapping[str, ProductSelection]:
+        """Block key → the products each usable product block names (asked of its type
+        once per parse: a selection depends on the configuration only)."""
+        found: dict[str, ProductSelection] = {}
+        for section in self.sections:
+            for block in section.blocks:
+                block_type = block.block_type
+                if block_type is None or block_type.products is None or block.config is None:
+                    continue
+                try:
+                    selection = block_type.products(block.config)
+                except Exception:
+                    log.exception("products() of block %s (%s) failed", block.key, block.type)
+                    continue
+                if selection is not None:
+                    found[block.key] = selection
+        return found
 
 
 def sections_in(raw: Sequence[dict[str, Any]]) -> list[SectionIn]:

@@ -5,13 +5,16 @@ statements whatever the blocks ask for. What changes rarely is cached under the 
 counters of what it derives from (:mod:`vintry.cache`): the SKUs a site offers with their
 categories, tags and order of arrival (catalog and site-tree counters), the site's price
 book (:mod:`vintry.catalog.price_book`), the warehouses serving the site. Best sellers are
-cached per region for :data:`BEST_SELLERS_TTL` of the platform clock. What must be live —
-the units available — is read for all of the page's SKUs in one query.
+cached per region for :data:`BEST_SELLERS_TTL` of the platform clock. On top of them, a
+published layout's **shelves** (:func:`page_shelves`) — which SKUs each product block of
+it shows at a site, with everything the page shows of them but stock — are kept under the
+same counters and the best sellers' period, so a render only reads what must be live: the
+units available, for all of the page's SKUs in one query (:meth:`PageShelves.stocked`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,7 +24,7 @@ from sqlalchemy.orm import Session
 from vintry.catalog import price_book
 from vintry.catalog.assortment import offered_condition
 from vintry.catalog.models import Category, Product, Sku
-from vintry.contracts import PageProduct, ProductSelection
+from vintry.contracts import Money, PageProduct, ProductSelection
 from vintry.db.counters import CATALOG_COUNTER
 from vintry.inventory.service import serving_warehouse_ids
 from vintry.inventory.stock import available
@@ -161,27 +164,111 @@ def select_codes(
     return picked[: max(selection.limit, 0)]
 
 
-def page_products(
-    session: Session,
-    site: SiteContext,
-    directory: SiteDirectory,
-    codes: Iterable[str],
-    now: datetime,
-) -> dict[str, PageProduct]:
-    """*codes* as the page shows them: name, the site's price, units available now (one
-    stock query for all of them; the price book is cached)."""
-    book = price_book.lookup(session, site, directory, codes)
-    entries = {code: entry for code, entry in book.items() if entry.offered}
-    stock: dict[int, dict[int, int]] = {}
-    if entries:
+# --- a layout's shelves ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShelfItem:
+    """A product as the page shows it, but for the units available."""
+
+    sku_id: int
+    sku: str
+    name: str
+    product: str
+    brand: str
+    category: str
+    tags: tuple[str, ...]
+    price: Money
+    base_price: Money
+
+    def with_stock(self, units: int) -> PageProduct:
+        """The page's product with *units* available now."""
+        return PageProduct(
+            sku=self.sku,
+            name=self.name,
+            product=self.product,
+            brand=self.brand,
+            category=self.category,
+            tags=self.tags,
+            price=self.price,
+            base_price=self.base_price,
+            available=units,
+        )
+
+
+@dataclass(frozen=True)
+class PageShelves:
+    """The SKUs every product block of a layout shows at one site (offered, in order, at
+    most the block's limit) and what the page shows of each but its stock."""
+
+    codes: Mapping[str, tuple[str, ...]]
+    """Block key → SKU codes."""
+    items: Mapping[str, ShelfItem]
+
+    def stocked(
+        self,
+        session: Session,
+        site: SiteContext,
+        directory: SiteDirectory,
+        blocks: Iterable[str],
+        now: datetime,
+    ) -> dict[str, PageProduct]:
+        """The products of *blocks* with the units available now, from the warehouses
+        serving *site*: one stock query for all of them (never cached)."""
+        wanted = {code for key in blocks for code in self.codes.get(key, ())}
+        if not wanted:
+            return {}
+        items = [self.items[code] for code in wanted]
         stock = available(
             session,
-            sku_ids=[entry.sku_id for entry in entries.values()],
+            sku_ids=[item.sku_id for item in items],
             warehouse_ids=serving_warehouse_ids(session, site, directory),
             now=now,
         )
-    return {
-        code: PageProduct(
+        return {
+            item.sku: item.with_stock(
+                sum(max(units, 0) for units in stock.get(item.sku_id, {}).values())
+            )
+            for item in items
+        }
+
+
+NO_SHELVES = PageShelves(codes={}, items={})
+
+
+def page_shelves(
+    session: Session,
+    site: SiteContext,
+    directory: SiteDirectory,
+    layout_key: Hashable,
+    selections: Mapping[str, ProductSelection],
+    now: datetime,
+) -> PageShelves:
+    """The shelves of the layout *layout_key* names (its product blocks' *selections*) at
+    *site*: kept until the catalog or the site tree changes, or the best sellers' period
+    turns; read on a miss with the site's catalog and price book (cached themselves)."""
+    if not selections:
+        return NO_SHELVES
+    counters = site.versions(CATALOG_COUNTER, SITES_COUNTER)
+    cacheable = min(counters) >= 0 and directory.version == counters[1]
+    ranked = any(selection.rule == "best_sellers" for selection in selections.values())
+    bucket = int(now.timestamp() // BEST_SELLERS_TTL.total_seconds()) if ranked else 0
+    version = (*counters, bucket)
+    cache = site.platform.cache("page_shelves", maxsize=1024)
+    found = cache.get((site.code, layout_key), version) if cacheable else None
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    catalog = site_catalog(session, site, directory)
+    codes: dict[str, tuple[str, ...]] = {}
+    for key, selection in selections.items():
+        best: Sequence[str] = ()
+        if selection.rule == "best_sellers":
+            best = best_sellers(session, site, directory, selection.days, now)
+        codes[key] = tuple(select_codes(selection, catalog, best))
+    book = price_book.lookup(session, site, directory, {c for cs in codes.values() for c in cs})
+    items = {
+        code: ShelfItem(
+            sku_id=entry.sku_id,
             sku=code,
             name=entry.name,
             product=entry.product,
@@ -190,7 +277,14 @@ def page_products(
             tags=entry.tags,
             price=from_fen(entry.price.price_fen),
             base_price=from_fen(entry.price.base_fen),
-            available=sum(max(units, 0) for units in stock.get(entry.sku_id, {}).values()),
         )
-        for code, entry in entries.items()
+        for code, entry in book.items()
+        if entry.offered
     }
+    shelves = PageShelves(
+        codes={key: tuple(c for c in chosen if c in items) for key, chosen in codes.items()},
+        items=items,
+    )
+    if cacheable:
+        cache.put((site.code, layout_key), version, shelves)
+    return shelves

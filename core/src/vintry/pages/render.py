@@ -5,21 +5,22 @@ Which version serves (:func:`serving`): among the versions not withdrawn whose w
 the one started last (then the higher number). With none, HQ's default template of the page
 serves; with no default either, the page is empty. Published versions and templates never
 change in place, so their parsed form is cached by id (and revision), and a render reads
-one small row to know which one serves.
+one small row to know which one serves — in the same statement as the site's campaigns
+version (:mod:`vintry.campaigns.published`), under which the site's campaigns are cached.
 
-Rendering (:func:`render`) asks every block type what products it shows, resolves all of
-them together (:mod:`vintry.pages.products`: one stock query for the page), reads the live
-campaigns targeted at the dealer once — only if a block asks — and calls each block's
-``render``. A block whose plugin is not enabled on the site, whose configuration no longer
-validates, or whose ``render`` fails is left out, never an error: the landing page must
-always answer.
+Rendering (:func:`render_layout`) takes every product block's SKUs from the layout's
+shelves at the site (:func:`vintry.pages.products.page_shelves`, cached), reads the stock
+of all of them in one query, lists the live campaigns targeted at the dealer once — only
+if a block asks — and calls each block's ``render``. A block whose plugin is not enabled
+on the site, whose configuration no longer validates, or whose ``render`` fails is left
+out, never an error: the landing page must always answer.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -27,13 +28,14 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from vintry.campaigns import published
 from vintry.campaigns.schemas import ForYouItem
 from vintry.campaigns.selection import campaigns_for_you
 from vintry.clock import ensure_utc
-from vintry.contracts import BlockRender, DealerView, PageProduct, ProductSelection
+from vintry.contracts import BlockRender, DealerView, PageProduct
 from vintry.pages.layouts import ParsedLayout, parse
 from vintry.pages.models import PageTemplate, PageVersion
-from vintry.pages.products import best_sellers, page_products, select_codes, site_catalog
+from vintry.pages.products import page_shelves
 from vintry.platform import SiteContext
 from vintry.sites.directory import SiteDirectory
 
@@ -50,6 +52,8 @@ class Serving:
     version: int | None
     template: str | None
     layout: ParsedLayout
+    campaigns_version: int | None = None
+    """The site's campaigns version read with it (``None``: not read)."""
 
 
 EMPTY = ParsedLayout(title=None, sections=())
@@ -76,7 +80,7 @@ def _serving_query(*entities: Any) -> Any:
 
 
 _SERVING_ROW = _serving_query(PageVersion)
-_SERVING_IDS = _serving_query(PageVersion.id, PageVersion.number)
+_SERVING = select(_serving_query(PageVersion.id).scalar_subquery(), published.version_column())
 
 
 def serving_row(session: Session, page: str, now: datetime) -> PageVersion | None:
@@ -86,32 +90,40 @@ def serving_row(session: Session, page: str, now: datetime) -> PageVersion | Non
 
 def version_layout(site: SiteContext, session: Session, version_id: int) -> ParsedLayout:
     """Published version *version_id* of *site*, parsed (cached: versions never change)."""
+    return _published_version(site, session, version_id).layout
+
+
+def _published_version(site: SiteContext, session: Session, version_id: int) -> Serving:
     parsed = site.platform.cache("page_parsed", maxsize=PARSED_CACHE_SIZE)
-    layout = parsed.get(("v", site.code, version_id), (0,))
-    if layout is None:
+    shown: Serving | None = parsed.get(("v", site.code, version_id), (0,))
+    if shown is None:
         version = session.get(PageVersion, version_id)
         assert version is not None
         layout = parse(site.platform, version.title, version.sections)
-        parsed.put(("v", site.code, version_id), (0,), layout)
-    return layout
+        shown = Serving(source="site", version=version.number, template=None, layout=layout)
+        parsed.put(("v", site.code, version_id), (0,), shown)
+    return shown
 
 
 def serving(site: SiteContext, page: str, now: datetime) -> Serving:
-    """What *page* of *site* shows at *now* (one site read; two when HQ's default serves)."""
+    """What *page* of *site* shows at *now*, with the site's campaigns version (one site
+    read; two when HQ's default serves)."""
     with site.database.reading() as session:
-        row = session.execute(_SERVING_IDS, {"page": page, "now": now}).first()
-        if row is not None:
-            version_id, number = row
-            layout = version_layout(site, session, version_id)
-            return Serving(source="site", version=number, template=None, layout=layout)
-    return default_template(site, page)
+        version_id, campaigns = (
+            session.connection().execute(_SERVING, {"page": page, "now": now}).one()
+        )
+        campaigns_version = published.as_version(campaigns)
+        if version_id is not None:
+            shown = _published_version(site, session, version_id)
+            return replace(shown, campaigns_version=campaigns_version)
+    return replace(default_template(site, page), campaigns_version=campaigns_version)
 
 
 def default_template(site: SiteContext, page: str) -> Serving:
     """HQ's default template of *page*, or an empty page when HQ has none."""
     platform = site.platform
-    root = platform.site(site.path[0].code)
-    with root.database.reading() as session:
+    root = site.path[0]  # its node names its database: no second look at the site tree
+    with platform.databases.site(root.code, root.database_url).reading() as session:
         row = session.execute(
             select(PageTemplate.id, PageTemplate.revision, PageTemplate.code).where(
                 PageTemplate.page == page, PageTemplate.is_default.is_(True)
@@ -138,8 +150,10 @@ def render_layout(
     *,
     dealer: DealerView | None,
     now: datetime,
+    campaigns_version: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The sections of *layout* with every usable block's data, as JSON values."""
+    """The sections of *layout* with every usable block's data, as JSON values;
+    *campaigns_version* is the site's, when the caller read it with the serving version."""
     usable = [
         (section, block)
         for section in layout.sections
@@ -149,46 +163,29 @@ def render_layout(
         and block.plugin is not None
         and site.is_enabled(block.plugin)
     ]
-    selections: dict[str, ProductSelection] = {}
-    for _section, block in usable:
-        assert block.block_type is not None
-        if block.block_type.products is None:
-            continue
-        try:
-            selection = block.block_type.products(block.config)
-        except Exception:
-            log.exception("products() of block %s (%s) failed", block.key, block.type)
-            continue
-        if selection is not None:
-            selections[block.key] = selection
-    chosen: dict[str, list[str]] = {}
     products: dict[str, PageProduct] = {}
-    if selections:
-        catalog = site_catalog(hq, site, directory)
-        for key, selection in selections.items():
-            best: Sequence[str] = ()
-            if selection.rule == "best_sellers":
-                best = best_sellers(hq, site, directory, selection.days, now)
-            chosen[key] = select_codes(selection, catalog, best)
-        wanted = {code for codes in chosen.values() for code in codes}
-        if wanted:
-            products = page_products(hq, site, directory, wanted, now)
+    shelves = page_shelves(hq, site, directory, layout.key, layout.selections, now)
+    if shelves.codes:
+        products = shelves.stocked(hq, site, directory, (b.key for _s, b in usable), now)
 
     live: Callable[[], Sequence[ForYouItem]] = (
-        tuple if dealer is None else cache(lambda: campaigns_for_you(site, dealer, now))
+        tuple
+        if dealer is None
+        else cache(lambda: campaigns_for_you(site, dealer, now, version=campaigns_version))
     )
 
     sections: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
     for section, block in usable:
         assert block.block_type is not None
+        codes = shelves.codes.get(block.key, ())
         request = BlockRender(
             key=block.key,
             config=block.config,
             site=site,
             dealer=dealer,
             now=now,
-            products=tuple(products[c] for c in chosen.get(block.key, ()) if c in products),
+            products=tuple(products[c] for c in codes if c in products),
             live_campaigns=live,
         )
         try:
