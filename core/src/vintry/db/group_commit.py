@@ -194,6 +194,12 @@ class AsyncGroupCommitter(Generic[J, R]):
     raised in that job's coroutine); an exception escaping ``run`` fails every job of that
     batch and no other. A job whose coroutine was cancelled meanwhile is still run (its
     write may already be committed); only its answer is dropped.
+
+    **Gathering**, as :meth:`GroupCommitter.arriving`: a request that will submit a job
+    soon (it is still being authenticated and parsed) announces it with :meth:`announce`.
+    Before it takes a batch, the writer waits — at most ``gather_seconds`` — for the jobs
+    announced by then to be submitted or withdrawn; jobs announced later do not hold it up.
+    With nothing announced (a lone request) it never waits.
     """
 
     def __init__(
@@ -201,28 +207,57 @@ class AsyncGroupCommitter(Generic[J, R]):
         run: Callable[[Sequence[J]], Sequence[R | BaseException]],
         *,
         max_batch: int = 32,
+        gather_seconds: float = 0.0,
         linger_seconds: float = 1.0,
         name: str = "vintry-group-commit",
     ) -> None:
         self._run = run
         self._max_batch = max_batch
+        self._gather_seconds = gather_seconds
         self._linger_seconds = linger_seconds
         self._name = name
         self._lock = threading.Lock()
         self._queued = threading.Condition(self._lock)
         self._queue: list[_Awaited[J, R]] = []
         self._writer: threading.Thread | None = None
+        self._arriving = 0
+        self._settled = 0
         self.batches = 0
         """Batches run so far (for metrics and tests)."""
         self.jobs = 0
         """Jobs run so far."""
 
-    async def submit(self, job: J) -> R:
-        """Run *job* in the next batch and return its result (or raise its exception)."""
+    def announce(self) -> Arrival:
+        """Announce a job the caller will submit (pass the arrival to :meth:`submit`, or to
+        :meth:`withdraw` if it will not come)."""
+        with self._lock:
+            self._arriving += 1
+        return Arrival()
+
+    def withdraw(self, arrival: Arrival) -> None:
+        """The announced job will not come: stop waiting for it. Idempotent; nothing
+        happens once it was submitted."""
+        with self._lock:
+            self._settle_arrival(arrival)
+
+    def _settle_arrival(self, arrival: Arrival) -> None:
+        """Lock held."""
+        if not arrival.submitted:
+            arrival.submitted = True
+            self._arriving -= 1
+            self._settled += 1
+            self._queued.notify()
+
+    async def submit(self, job: J, arrival: Arrival | None = None) -> R:
+        """Run *job* in the next batch and return its result (or raise its exception).
+
+        *arrival* is the announcement of this job made with :meth:`announce`, if any."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         with self._lock:
             self._queue.append(_Awaited(job, future, loop))
+            if arrival is not None:
+                self._settle_arrival(arrival)
             if self._writer is None:
                 self._writer = threading.Thread(target=self._write, name=self._name, daemon=True)
                 self._writer.start()
@@ -239,9 +274,22 @@ class AsyncGroupCommitter(Generic[J, R]):
                     if not self._queue:
                         self._writer = None
                         return
+                self._gather()
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
             self._run_batch(batch)
+
+    def _gather(self) -> None:
+        """Lock held: wait (bounded) for the jobs announced so far."""
+        if not self._arriving or self._gather_seconds <= 0:
+            return
+        target = self._settled + self._arriving
+        deadline = time.monotonic() + self._gather_seconds
+        while self._settled < target and len(self._queue) < self._max_batch:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._queued.wait(left)
 
     def _run_batch(self, batch: list[_Awaited[J, R]]) -> None:
         try:

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
-from vintry.db.group_commit import AsyncGroupCommitter
+from vintry.db.group_commit import Arrival, AsyncGroupCommitter
 from vintry_sdk import (
     DealerView,
     InvalidInput,
@@ -51,6 +51,9 @@ from vintry_seckill.schemas import HoldOut
 
 log = logging.getLogger("vintry_seckill")
 MAX_BATCH = 64
+GATHER_SECONDS = 0.005
+"""How long a batch may wait for attempts announced before it (being authenticated and
+parsed on the event loop) to join it."""
 REFUSALS_REDIS_COUNTED = frozenset(
     {"seckill_sold_out", "seckill_not_enough_left", "seckill_limit_reached"}
 )
@@ -186,21 +189,21 @@ _committers: weakref.WeakKeyDictionary[
 _committers_lock = threading.Lock()
 
 
-def committer(site: SiteContext) -> AsyncGroupCommitter[AttemptJob, HoldOut]:
-    """The attempt committer of *site*'s database in this process."""
-    platform = site.platform
+def committer(platform: Platform, site: str) -> AsyncGroupCommitter[AttemptJob, HoldOut]:
+    """The attempt committer of site *site*'s database in this process."""
     with _committers_lock:
         per_site = _committers.setdefault(platform, {})
-        found = per_site.get(site.code)
+        found = per_site.get(site)
         if found is None:
             # Every job of a committer is of the same site: the batch runs with the first's
             # context (no second refresh of the site tree).
             found = AsyncGroupCommitter(
                 lambda jobs: admit_batch(jobs[0].site, jobs),
                 max_batch=MAX_BATCH,
-                name=f"seckill-{site.code}",
+                gather_seconds=GATHER_SECONDS,
+                name=f"seckill-{site}",
             )
-            per_site[site.code] = found
+            per_site[site] = found
     return found
 
 
@@ -221,8 +224,17 @@ async def _read_sale(site: SiteContext, code: str) -> Sale:
     return await run_in_threadpool(cache.get, site, code)
 
 
-async def attempt(site: SiteContext, dealer: DealerView, code: str, quantity: int) -> HoldOut:
-    """Hold *quantity* units of sale *code* for *dealer*, or raise why not."""
+async def attempt(
+    site: SiteContext,
+    dealer: DealerView,
+    code: str,
+    quantity: int,
+    arrival: tuple[str, Arrival] | None = None,
+) -> HoldOut:
+    """Hold *quantity* units of sale *code* for *dealer*, or raise why not.
+
+    *arrival* is the attempt's announcement to a site's committer (see
+    :func:`announce`), if it was made."""
     settings = settings_for(site)
     now = site.platform.clock.now()
     sale = await _read_sale(site, code)
@@ -241,10 +253,40 @@ async def attempt(site: SiteContext, dealer: DealerView, code: str, quantity: in
     job = AttemptJob(site, code, dealer, quantity, sale.hold_time(settings))
     counter = redis_counter(site)
     if counter is not None:
-        job = await run_in_threadpool(_through_redis, counter, site, sale, job, now)
+        job = await _ask_redis(counter, site, sale, job, now)
     if settings.group_commit:
-        return await committer(site).submit(job)
+        announced = arrival[1] if arrival is not None and arrival[0] == site.code else None
+        return await committer(site.platform, site.code).submit(job, announced)
     return await run_in_threadpool(_admit_one, site, job)
+
+
+async def _ask_redis(
+    counter: RedisCounter, site: SiteContext, sale: Sale, job: AttemptJob, now: datetime
+) -> AttemptJob:
+    """:func:`_through_redis` on the event loop for the verdicts that need nothing else (an
+    admission, a recheck, a refusal the board confirms); the rest, which load the hash or
+    read the database, go to :func:`_through_redis` on a worker thread."""
+    if _dropped:
+        return await run_in_threadpool(_through_redis, counter, site, sale, job, now)
+    key = RedisCounter.key(site.database.url, sale.code)
+    hold_ms = int(job.hold.total_seconds() * 1000)
+    try:
+        verdict = await counter.admit_async(key, job.dealer.code, job.quantity, now, hold_ms)
+    except Exception:
+        log.warning("seckill: Redis unavailable at %s; counting in SQL", site.code, exc_info=True)
+        _forget_later(key)
+        return job
+    if verdict.outcome == "admitted":
+        return replace(job, redis_gen=verdict.gen, counted=True)
+    if verdict.outcome == "recheck":
+        return replace(job, redis_gen=verdict.gen or None)
+    if verdict.outcome == "over_limit":
+        raise over_limit(sale.code, job.dealer.code, verdict.number, sale.config.per_dealer_limit)
+    if verdict.outcome == "sold_out" and board_for(site.platform).is_marked(
+        site.code, sale.code, now
+    ):
+        raise sold_out(sale.code, verdict.number, sale.config.quantity)
+    return await run_in_threadpool(_through_redis, counter, site, sale, job, now)
 
 
 def _through_redis(

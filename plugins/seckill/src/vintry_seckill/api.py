@@ -6,26 +6,54 @@ a flash sale: dealers' attempts and holds, the counters, the sweeper and the Red
 
 The attempt route is served by :class:`~vintry_seckill.board.SoldOutShortcut`: a sale this
 worker saw sold out is answered 409 before authentication and body parsing (for callers it
-recently authorised there), so the sold-out rush costs no database work at all.
+recently authorised there), so the sold-out rush costs no database work at all. Any other
+attempt is announced to its site's committer (:class:`AttemptRoute`) and served on the event
+loop; its write is awaited from the committer's writer thread.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from vintry.api.middleware import site_hint
 from vintry_sdk import InvalidInput, Permission, RequestScope, authorize
 
-from vintry_seckill.admission import attempt, load_into_redis, redis_counter
+from vintry_seckill.admission import attempt, committer, load_into_redis, redis_counter
 from vintry_seckill.board import SoldOutShortcut, board_for
 from vintry_seckill.holds import expire_due, list_holds, sale_status
 from vintry_seckill.models import HoldStatus
 from vintry_seckill.sales import sale_cache
 from vintry_seckill.schemas import AttemptRequest, ExpiryReport, HoldOut, SaleStatus
 
+ARRIVAL_KEY = "vintry.seckill.arrival"
+
+
+class AttemptRoute(SoldOutShortcut):
+    """The attempt route: answered from the sold-out board when it can be; otherwise the
+    attempt is announced to its site's committer before authentication and parsing, so the
+    batch being gathered meanwhile may wait for it (a lone attempt never waits)."""
+
+    async def serve(
+        self, request: Request, handler: Callable[[Request], Coroutine[Any, Any, Response]]
+    ) -> Response:
+        """Announce the attempt while the handler runs; withdraw it if it never submits."""
+        platform = request.app.state.platform
+        site = board_for(platform).site_of(request)
+        if site is None:
+            return await handler(request)
+        writer = committer(platform, site)
+        arrival = writer.announce()
+        request.scope[ARRIVAL_KEY] = (site, arrival)
+        try:
+            return await handler(request)
+        finally:
+            writer.withdraw(arrival)
+
+
 router = APIRouter(tags=["seckill"])
-attempts_router = APIRouter(tags=["seckill"], route_class=SoldOutShortcut)
+attempts_router = APIRouter(tags=["seckill"], route_class=AttemptRoute)
 
 
 @attempts_router.post(
@@ -59,7 +87,9 @@ async def create_attempt(
             authorization, scope.site.code, site_hint(request.scope)[1], scope.platform.clock.now()
         )
     quantity = body.quantity if body is not None else 1
-    return await attempt(scope.site, principal.dealer, campaign, quantity)
+    return await attempt(
+        scope.site, principal.dealer, campaign, quantity, request.scope.get(ARRIVAL_KEY)
+    )
 
 
 @router.get("/holds", response_model=list[HoldOut], summary="The calling dealer's holds")

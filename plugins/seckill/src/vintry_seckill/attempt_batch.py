@@ -299,11 +299,26 @@ def write_batch(
     return [outcome for outcome in outcomes if outcome is not None], effects
 
 
+_built: dict[str, tuple[tuple[Any, ...], Sale]] = {}
+"""The last sale built per code, with the row it was built from (a row read again that is
+equal in every column gives the same sale: rebuilding it would change nothing)."""
+
+
 def _read_sales(connection: Connection, codes: list[str]) -> dict[str, Sale]:
     found: dict[str, Sale] = {}
-    for row in connection.execute(_READ_SALES, {"codes": codes}).mappings():
-        campaign = Campaign(**row)  # transient and read-only: never added to a session
-        found[campaign.code] = Sale(campaign, SeckillConfig.model_validate(campaign.config))
+    for row in connection.execute(_READ_SALES, {"codes": codes}):
+        values = tuple(row)
+        code = row.code
+        built = _built.get(code)
+        if built is not None and built[0] == values:
+            found[code] = built[1]
+            continue
+        campaign = Campaign(**row._mapping)  # transient and read-only: never in a session
+        sale = Sale(campaign, SeckillConfig.model_validate(campaign.config))
+        if len(_built) > 1000:  # a bound, not a policy
+            _built.clear()
+        _built[code] = (values, sale)
+        found[code] = sale
     return found
 
 

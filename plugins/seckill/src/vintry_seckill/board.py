@@ -19,6 +19,7 @@ speaks to an anonymous caller or one outside the site's tenant.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import weakref
 from collections.abc import Callable, Coroutine
@@ -27,8 +28,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request, Response
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.types import Receive, Scope, Send
 from vintry.api.middleware import site_hint
 from vintry.context import current_request_id
 from vintry_sdk import Platform
@@ -89,26 +90,36 @@ class SoldOutBoard:
             if len(self._callers) > 100_000:  # a bound, not a policy: drop the lapsed ones
                 self._callers = {k: v for k, v in self._callers.items() if v[1] > now}
 
-    def answer(self, request: Request, now: datetime) -> Response | None:
-        """The sold-out answer for *request* if it may be given from memory, else None."""
-        campaign = request.path_params.get("campaign")
-        authorization = request.headers.get("authorization")
+    def site_of(self, request: Request) -> str | None:
+        """The site *request* addresses, as far as the path or a host this worker served
+        tells (None: unknown before authentication)."""
+        prefixed, host = site_hint(request.scope)
+        if prefixed is not None:
+            return prefixed
+        with self._lock:
+            return self._hosts.get(host or "")
+
+    def answer(self, scope: Scope, now: datetime) -> bytes | None:
+        """The body of the sold-out answer to the request of ASGI *scope* if it may be given
+        from memory, else None."""
+        campaign = scope.get("path_params", {}).get("campaign")
+        authorization = _header(scope, b"authorization")
         if not isinstance(campaign, str) or not authorization:
             return None
-        prefixed, host = site_hint(request.scope)
+        prefixed, host = site_hint(scope)
+        digest = hashlib.sha256(authorization).digest()
         with self._lock:
             site = prefixed if prefixed is not None else self._hosts.get(host or "")
             if site is None:
                 return None
-            caller = self._callers.get(_digest(authorization))
+            caller = self._callers.get(digest)
             if caller is None or caller[0] != site or caller[1] <= now:
                 return None
             mark = self._marks.get((site, campaign))
             if mark is None or mark.until <= now:
                 return None
-        return JSONResponse(
-            status_code=409,
-            content={
+        return json.dumps(
+            {
                 "error": {
                     "code": SOLD_OUT_CODE,
                     "message": f"flash sale {campaign!r} is sold out",
@@ -117,12 +128,20 @@ class SoldOutBoard:
                     "details": {"remaining": 0, "quota": mark.quota},
                 }
             },
-        )
+            separators=(",", ":"),
+        ).encode()
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None
 
 
 def _digest(authorization: str) -> bytes:
     # The board keeps a digest, never a token.
-    return hashlib.sha256(authorization.encode()).digest()
+    return hashlib.sha256(authorization.encode("latin-1")).digest()
 
 
 _boards: weakref.WeakKeyDictionary[Platform, SoldOutBoard] = weakref.WeakKeyDictionary()
@@ -140,18 +159,42 @@ def board_for(platform: Platform) -> SoldOutBoard:
 
 class SoldOutShortcut(APIRoute):
     """A route that answers a sale this worker knows is sold out before anything else runs:
-    before the route's dependencies (authentication, the plugin gate) and before the body is
-    read. Anything the board cannot answer goes to the normal handler."""
+    before the route's dependencies (authentication, the plugin gate), before the body is
+    read, before even a request object is made — at the ASGI level, from the path and the
+    ``Authorization`` header. Anything the board cannot answer goes to the normal handler
+    (through :meth:`serve`)."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer from the board if it can; otherwise handle the request as FastAPI does."""
+        if scope["type"] == "http" and scope["method"] == "POST":
+            platform: Platform = scope["app"].state.platform
+            body = board_for(platform).answer(scope, platform.clock.now())
+            if body is not None:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 409,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await super().handle(scope, receive, send)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """Wrap FastAPI's handler with the board's check."""
+        """FastAPI's handler, served through :meth:`serve`."""
         handler = super().get_route_handler()
 
-        async def shortcut(request: Request) -> Response:
-            platform: Platform = request.app.state.platform
-            answer = board_for(platform).answer(request, platform.clock.now())
-            if answer is not None:
-                return answer
-            return await handler(request)
+        async def served(request: Request) -> Response:
+            return await self.serve(request, handler)
 
-        return shortcut
+        return served
+
+    async def serve(
+        self, request: Request, handler: Callable[[Request], Coroutine[Any, Any, Response]]
+    ) -> Response:
+        """Serve a request the board did not answer (a subclass may wrap it)."""
+        return await handler(request)

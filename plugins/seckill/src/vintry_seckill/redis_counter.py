@@ -23,10 +23,12 @@ whose batch expires the holds and returns their units (clock-driven: nothing swe
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import threading
 import uuid
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -99,6 +101,13 @@ class Verdict:
 _OUTCOMES = {-1: "missing", -2: "recheck", 0: "sold_out", 1: "admitted", 2: "over_limit"}
 
 
+def _verdict(raw: Any) -> Verdict:
+    outcome, number, gen, expiry = raw
+    text = gen.decode() if isinstance(gen, bytes) else str(gen or "")
+    moment = datetime.fromtimestamp(int(expiry) / 1000, UTC) if int(expiry) else None
+    return Verdict(_OUTCOMES[int(outcome)], int(number), text, moment)
+
+
 @dataclass(frozen=True)
 class CounterState:
     """A sale's counter as the database holds it, to load into Redis."""
@@ -128,6 +137,9 @@ class RedisCounter:
         self._admit = self._client.register_script(ADMIT)
         self._load = self._client.register_script(LOAD)
         self._apply = self._client.register_script(APPLY)
+        self._async_admit: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @staticmethod
     def key(database_url: str, campaign: str) -> str:
@@ -138,12 +150,23 @@ class RedisCounter:
 
     def admit(self, key: str, dealer: str, units: int, now: datetime, hold_ms: int) -> Verdict:
         """Run :data:`ADMIT`."""
-        outcome, number, gen, expiry = self._admit(
-            keys=[key], args=[dealer, units, millis(now), hold_ms]
-        )
-        text = gen.decode() if isinstance(gen, bytes) else str(gen or "")
-        moment = datetime.fromtimestamp(int(expiry) / 1000, UTC) if int(expiry) else None
-        return Verdict(_OUTCOMES[int(outcome)], int(number), text, moment)
+        return _verdict(self._admit(keys=[key], args=[dealer, units, millis(now), hold_ms]))
+
+    async def admit_async(
+        self, key: str, dealer: str, units: int, now: datetime, hold_ms: int
+    ) -> Verdict:
+        """Run :data:`ADMIT` from a coroutine, without blocking its event loop."""
+        loop = asyncio.get_running_loop()
+        script = self._async_admit.get(loop)
+        if script is None:
+            import redis.asyncio
+
+            # A client per event loop: an asyncio connection belongs to the loop that made it.
+            client = redis.asyncio.Redis.from_url(
+                self.url, socket_timeout=5, socket_connect_timeout=5
+            )
+            script = self._async_admit[loop] = client.register_script(ADMIT)
+        return _verdict(await script(keys=[key], args=[dealer, units, millis(now), hold_ms]))
 
     def generation(self, key: str) -> str | None:
         """The generation of the hash *key* (None when it is not loaded)."""

@@ -113,7 +113,7 @@ def read_sales(session: Session, codes: list[str]) -> dict[str, Sale]:
 
 
 class SaleCache:
-    """Sales read recently by this worker, per site database."""
+    """Sales read recently by this worker, per site."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -121,14 +121,14 @@ class SaleCache:
 
     def peek(self, site: SiteContext, code: str) -> Sale | None:
         """The sale *code* of *site* if this worker read it recently, else None."""
-        found = self._found.get((site.database.url, code))
+        found = self._found.get((site.code, code))
         if found is not None and time.monotonic() - found[1] < CACHE_SECONDS:
             return found[0]
         return None
 
     def get(self, site: SiteContext, code: str) -> Sale:
         """The sale *code* of *site* (404 ``seckill_not_found`` if there is none)."""
-        key = (site.database.url, code)
+        key = (site.code, code)
         with self._lock:
             found = self._found.get(key)
         if found is not None and time.monotonic() - found[1] < CACHE_SECONDS:
@@ -145,7 +145,7 @@ class SaleCache:
         """Drop the cached sale *code* of *site* (every sale of the site when None)."""
         with self._lock:
             for key in list(self._found):
-                if key[0] == site.database.url and (code is None or key[1] == code):
+                if key[0] == site.code and (code is None or key[1] == code):
                     del self._found[key]
 
 
