@@ -7,7 +7,8 @@ and turning it off in east is how "a disabled plugin's block disappears" is test
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -19,10 +20,12 @@ from pydantic import BaseModel, Field
 from starlette.testclient import TestClient
 from vintry.api import create_app
 from vintry.catalog.models import Brand, Category, Product, Sku
+from vintry.clock import ManualClock
 from vintry.dealers.models import DealerTier
 from vintry.inventory import stock
 from vintry.inventory.models import Warehouse
 from vintry.platform import Platform
+from vintry.plugins import PluginHost
 from vintry_sdk import (
     BlockRender,
     BlockType,
@@ -271,3 +274,44 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     error: dict[str, Any] = response.json()["error"]
     assert error["code"] == code, error
     return error
+
+
+@dataclass
+class Worker:
+    """A second Platform on the same databases — another worker process: its own caches,
+    its own plugin host — and a client of it per dealer of the mall."""
+
+    platform: Platform
+    dealer: dict[str, TestClient]
+
+    def home(self, who: str = "east-gold") -> dict[str, Any]:
+        """The home page as dealer *who* sees it through this worker."""
+        response = self.dealer[who].get("/api/v1/pages/home")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+
+@pytest.fixture
+def worker(mall: Mall, vintry_clock: ManualClock) -> Iterator[Worker]:
+    platform = Platform(
+        mall.platform.settings,
+        clock=vintry_clock,
+        plugins=PluginHost(allow=mall.platform.settings.load_plugins),
+    )
+    record = platform.plugins.register(PROBE, ProbePlugin())
+    assert record.status == "loaded", record.error
+    app = create_app(platform)
+    with ExitStack() as clients:
+        dealers = {
+            who: clients.enter_context(
+                TestClient(
+                    app,
+                    base_url=str(client.base_url),
+                    headers={"Authorization": client.headers["Authorization"]},
+                    raise_server_exceptions=False,
+                )
+            )
+            for who, client in mall.dealer.items()
+        }
+        yield Worker(platform, dealers)
+    platform.close()

@@ -4,11 +4,11 @@ dealers get their home page rendered in one call. A thin layer over
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
+from pydantic_core import to_json
 from sqlalchemy import select
 
 from vintry.accounts.permissions import Permission
@@ -71,6 +71,89 @@ Writer = Annotated[RequestScope, Depends(authorize(Permission.PAGES_WRITE))]
 TemplateWriter = Annotated[RequestScope, Depends(authorize(Permission.PAGE_TEMPLATES_WRITE))]
 Viewer = Annotated[RequestScope, Depends(authorize(Permission.CATALOG_READ))]
 DealerScope = Annotated[RequestScope, Depends(authorize(Permission.ORDERS_PLACE))]
+
+
+# --- the rendered page ------------------------------------------------------------------
+# First of the module's routes: it is every dealer's landing call, and routes are matched
+# in the order they were declared.
+
+
+def _dealer_view(dealer: Dealer, site: str) -> DealerView:
+    return DealerView(
+        code=dealer.code,
+        name=dealer.name,
+        tier=dealer.tier.value,
+        tags=tuple(dealer.tags),
+        site=site,
+    )
+
+
+def _named_dealer(scope: RequestScope, code: str | None) -> DealerView | None:
+    if code is None:
+        return None
+    with scope.platform.hq.reading() as session:
+        dealer = session.scalar(select(Dealer).where(Dealer.code == code))
+    if dealer is None or dealer.site_id != scope.site.node.id:
+        raise NotFound(
+            f"dealer {code!r} does not exist at site {scope.site.code!r}",
+            code="dealer_not_found",
+            field="as_dealer",
+        )
+    return _dealer_view(dealer, scope.site.code)
+
+
+def _audience(scope: RequestScope, as_dealer: str | None) -> DealerView | None:
+    """The dealer the page is rendered for: the caller if a dealer, else whom an operator
+    names (``as_dealer`` needs ``pages:read``), else nobody (no targeted campaigns)."""
+    if as_dealer is not None:
+        if not scope.principal.can(Permission.PAGES_READ):
+            raise PermissionDenied(
+                "rendering the page as another dealer needs pages:read",
+                code="permission_denied",
+                field="as_dealer",
+            )
+        return _named_dealer(scope, as_dealer)
+    return scope.principal.dealer
+
+
+def _rendered(
+    scope: RequestScope, page: str, shown: Serving, dealer: DealerView | None
+) -> Response:
+    now = scope.platform.clock.now()
+    with scope.platform.hq.reading() as hq:
+        sections = render_layout(
+            scope.site,
+            scope.directory,
+            hq,
+            shown.layout,
+            dealer=dealer,
+            now=now,
+            campaigns_version=shown.campaigns_version,
+        )
+    body: dict[str, Any] = {
+        "site": scope.site.code,
+        "page": page,
+        "source": shown.source,
+        "version": shown.version,
+        "template": shown.template,
+        "title": shown.layout.title,
+        "dealer": None if dealer is None else dealer.code,
+        "rendered_at": ensure_utc(now).isoformat(),
+        "sections": sections,
+    }
+    # Encoded once, in Rust: the body is JSON values already, no model to validate.
+    return Response(content=to_json(body), media_type="application/json")
+
+
+@router.get("/pages/{page}", response_model=RenderedPage, summary="A page, rendered")
+def render_page(page: PageParam, scope: Viewer, as_dealer: AsDealer = None) -> Response:
+    """The addressed site's page (``home`` is the landing page) resolved for the calling
+    dealer in one call: the version serving now (or HQ's default template), every block
+    filled — products with the site's price and live available stock, only the campaigns
+    targeted at this dealer and live now. Blocks of plugins not enabled here are left out."""
+    dealer = _audience(scope, as_dealer)
+    shown = serving(scope.site, page, scope.platform.clock.now())
+    return _rendered(scope, page, shown, dealer)
 
 
 # --- block types -----------------------------------------------------------------------
@@ -163,86 +246,6 @@ def preview_layout(code: CodeParam, scope: Reader, as_dealer: AsDealer = None) -
 
 
 # --- pages -----------------------------------------------------------------------------
-
-
-def _dealer_view(dealer: Dealer, site: str) -> DealerView:
-    return DealerView(
-        code=dealer.code,
-        name=dealer.name,
-        tier=dealer.tier.value,
-        tags=tuple(dealer.tags),
-        site=site,
-    )
-
-
-def _named_dealer(scope: RequestScope, code: str | None) -> DealerView | None:
-    if code is None:
-        return None
-    with scope.platform.hq.reading() as session:
-        dealer = session.scalar(select(Dealer).where(Dealer.code == code))
-    if dealer is None or dealer.site_id != scope.site.node.id:
-        raise NotFound(
-            f"dealer {code!r} does not exist at site {scope.site.code!r}",
-            code="dealer_not_found",
-            field="as_dealer",
-        )
-    return _dealer_view(dealer, scope.site.code)
-
-
-def _audience(scope: RequestScope, as_dealer: str | None) -> DealerView | None:
-    """The dealer the page is rendered for: the caller if a dealer, else whom an operator
-    names (``as_dealer`` needs ``pages:read``), else nobody (no targeted campaigns)."""
-    if as_dealer is not None:
-        if not scope.principal.can(Permission.PAGES_READ):
-            raise PermissionDenied(
-                "rendering the page as another dealer needs pages:read",
-                code="permission_denied",
-                field="as_dealer",
-            )
-        return _named_dealer(scope, as_dealer)
-    return scope.principal.dealer
-
-
-def _rendered(
-    scope: RequestScope, page: str, shown: Serving, dealer: DealerView | None
-) -> Response:
-    now = scope.platform.clock.now()
-    with scope.platform.hq.reading() as hq:
-        sections = render_layout(
-            scope.site,
-            scope.directory,
-            hq,
-            shown.layout,
-            dealer=dealer,
-            now=now,
-            campaigns_version=shown.campaigns_version,
-        )
-    body: dict[str, Any] = {
-        "site": scope.site.code,
-        "page": page,
-        "source": shown.source,
-        "version": shown.version,
-        "template": shown.template,
-        "title": shown.layout.title,
-        "dealer": None if dealer is None else dealer.code,
-        "rendered_at": ensure_utc(now).isoformat(),
-        "sections": sections,
-    }
-    return Response(
-        content=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
-        media_type="application/json",
-    )
-
-
-@router.get("/pages/{page}", response_model=RenderedPage, summary="A page, rendered")
-def render_page(page: PageParam, scope: Viewer, as_dealer: AsDealer = None) -> Response:
-    """The addressed site's page (``home`` is the landing page) resolved for the calling
-    dealer in one call: the version serving now (or HQ's default template), every block
-    filled — products with the site's price and live available stock, only the campaigns
-    targeted at this dealer and live now. Blocks of plugins not enabled here are left out."""
-    dealer = _audience(scope, as_dealer)
-    shown = serving(scope.site, page, scope.platform.clock.now())
-    return _rendered(scope, page, shown, dealer)
 
 
 @router.get("/pages/{page}/status", response_model=PageStatus, summary="What a page serves")
