@@ -21,7 +21,7 @@ plugin's enablement and the dealer's own uses are applied per request
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -244,15 +244,17 @@ def published(site: SiteContext, version: int, now: datetime) -> PublishedCampai
 
 
 def dealer_uses(
-    site: SiteContext, version: int, dealer: str, campaign_ids: Iterable[int]
+    site: SiteContext, version: int, dealer: str, campaign_ids: Collection[int]
 ) -> Mapping[int, int]:
     """How many times *dealer* used each of *campaign_ids* (the ones with a per-dealer
     limit loaded at *version*); every use moves the campaigns version, so the counts are
     kept under it."""
     cache = site.platform.cache(USES_CACHE, maxsize=CACHE_SIZE)
-    found: Mapping[int, int] | None = cache.get((site.code, dealer), (version,))
-    if found is not None:
-        return found
+    found: tuple[frozenset[int], Mapping[int, int]] | None = cache.get(
+        (site.code, dealer), (version,)
+    )
+    if found is not None and found[0].issuperset(campaign_ids):
+        return found[1]
     with site.database.reading() as session:
         rows = session.execute(
             select(CampaignDealerUse.campaign_id, CampaignDealerUse.uses).where(
@@ -261,7 +263,7 @@ def dealer_uses(
             )
         )
         uses = {campaign_id: count for campaign_id, count in rows}
-    cache.put((site.code, dealer), (version,), uses)
+    cache.put((site.code, dealer), (version,), (frozenset(campaign_ids), uses))
     return uses
 
 
