@@ -222,9 +222,27 @@ class Platform:
         *counters* on it (with the token) passes them, and no query is made for them.
         """
         if session is None:
+            if counters is not None:
+                current = self._current(counters)
+                if current is not None:
+                    self._versions = dict(counters)
+                    return current
             with self.hq.reading() as own:
                 return self._refresh(own, counters)
         return self._refresh(session, counters)
+
+    def _current(
+        self, counters: Mapping[str, int]
+    ) -> tuple[SiteDirectory, PluginState] | None:
+        """The cached tree and plugin state if *counters* say neither moved, else None."""
+        directory, state = self._directory, self._plugin_state
+        if (
+            directory is not None
+            and directory.version == counters.get(SITES_COUNTER, 0)
+            and state.version == counters.get(PLUGINS_COUNTER, 0)
+        ):
+            return directory, state
+        return None
 
     def _refresh(
         self, session: Session, counters: Mapping[str, int] | None = None
@@ -233,13 +251,10 @@ class Platform:
         self._versions = counters
         sites_version = counters.get(SITES_COUNTER, 0)
         plugins_version = counters.get(PLUGINS_COUNTER, 0)
+        current = self._current(counters)
+        if current is not None:
+            return current
         directory, state = self._directory, self._plugin_state
-        if (
-            directory is not None
-            and directory.version == sites_version
-            and (state.version == plugins_version)
-        ):
-            return directory, state
         with self._state_lock:
             if directory is None or directory.version != sites_version:
                 directory = SiteDirectory.load(session, version=sites_version)

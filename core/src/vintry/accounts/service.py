@@ -23,6 +23,8 @@ from vintry.clock import ensure_utc
 from vintry.contracts import DealerView
 from vintry.db.base import table
 from vintry.db.counters import ChangeCounter
+from vintry.db.databases import Database
+from vintry.db.prepared import PreparedRead
 from vintry.dealers.models import Dealer, DealerTier
 from vintry.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from vintry.platform import Platform
@@ -308,6 +310,24 @@ def read_token(session: Session, raw: str, *, with_counters: bool = False) -> To
     connection = session.connection()
     query = _TOKEN_AND_COUNTERS[connection.dialect.name] if with_counters else _TOKEN_ONLY
     row = connection.execute(query, {"token_id": token_id}).first()
+    return _token_row(None if row is None else tuple(row), with_counters=with_counters)
+
+
+_PREPARED_TOKEN_AND_COUNTERS = {
+    dialect: PreparedRead(query) for dialect, query in _TOKEN_AND_COUNTERS.items()
+}
+
+
+def read_token_and_counters(database: Database, raw: str) -> TokenRow:
+    """:func:`read_token` with the counters, as a prepared read on a pooled connection of
+    *database* (HQ) without a Session: what every authorised request runs first."""
+    token_id, _secret = parse_token(raw)
+    engine = database.engine
+    row = _PREPARED_TOKEN_AND_COUNTERS[engine.dialect.name].first(engine, {"token_id": token_id})
+    return _token_row(row, with_counters=True)
+
+
+def _token_row(row: tuple[Any, ...] | None, *, with_counters: bool) -> TokenRow:
     if row is None:
         raise Unauthenticated("the token is not known", code="invalid_token")
     counters: dict[str, int] | None = None
@@ -361,17 +381,19 @@ def authenticate_with(
     platform: Platform,
     raw: str,
     directory: SiteDirectory,
-    session: Session,
+    session: Session | None,
     *,
     found: TokenRow | None = None,
 ) -> tuple[Principal, bool]:
     """:func:`authenticate` on the caller's read *session* (a request reads the change
-    counters on it first, or passes the row :func:`read_token` *found* with them). Also
-    says whether the token's ``last_used_at`` is stale: the caller then calls
-    :func:`touch_token` once *session* is closed — never a second connection while one
-    is held."""
+    counters on it first), or of the token row the caller *found* already (with
+    :func:`read_token_and_counters`; *session* may then be None). Also says whether the
+    token's ``last_used_at`` is stale: the caller then calls :func:`touch_token` once
+    *session* is closed — never a second connection while one is held."""
     _token_id, secret = parse_token(raw)
     if found is None:
+        if session is None:
+            raise TypeError("authenticate_with needs a session or the token row found")
         found = read_token(session, raw)
     now = platform.clock.now()
     if not hmac.compare_digest(found.secret_hash, hash_secret(secret)):

@@ -6,11 +6,12 @@ from typing import cast
 
 import fastapi.routing
 from fastapi import Depends, FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 
 from vintry import __version__
 from vintry.api.errors import ErrorResponse, install_error_handlers
 from vintry.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, SiteRoutingMiddleware
+from vintry.api.routing import add_routes, index_routes
 from vintry.api.security import declared_permission, require_plugin_enabled
 from vintry.platform import Platform
 
@@ -24,8 +25,8 @@ body `{"error": {"code", "message", "field", "request_id", "details"}}`.
 """
 
 
-def create_app(platform: Platform | None = None) -> FastAPI:
-    """Build the API for *platform* (a default one from the environment if omitted)."""
+def kernel_routers() -> list[APIRouter]:
+    """The kernel's routers, in the order the app registers them."""
     from vintry.accounts.api import router as accounts_router
     from vintry.api.health import router as health_router
     from vintry.campaigns.api import router as campaigns_router
@@ -42,6 +43,27 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     from vintry.sites.plugins_api import router as plugins_router
     from vintry.sourcing.api import router as sourcing_router
 
+    return [
+        health_router,
+        sites_router,
+        dealers_router,
+        accounts_router,
+        inventory_router,
+        stock_router,
+        orders_router,
+        lifecycle_router,
+        cart_router,
+        catalog_router,
+        plugins_router,
+        relay_router,
+        campaigns_router,
+        sourcing_router,
+        pages_router,
+    ]
+
+
+def create_app(platform: Platform | None = None) -> FastAPI:
+    """Build the API for *platform* (a default one from the environment if omitted)."""
     platform = platform or Platform()
     app = FastAPI(
         title="Vintry",
@@ -58,31 +80,17 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         },
     )
     app.state.platform = platform
-    for router in (
-        health_router,
-        sites_router,
-        dealers_router,
-        accounts_router,
-        inventory_router,
-        stock_router,
-        orders_router,
-        lifecycle_router,
-        cart_router,
-        catalog_router,
-        plugins_router,
-        relay_router,
-        campaigns_router,
-        sourcing_router,
-        pages_router,
-    ):
-        app.include_router(router)
+    for router in kernel_routers():
+        add_routes(app, router)
     for record in platform.plugins.loaded():
         for plugin_router in record.contribution.routers:
-            app.include_router(
+            add_routes(
+                app,
                 plugin_router,
                 prefix=f"/api/v1/x/{record.name}",
                 dependencies=[Depends(require_plugin_enabled(record.name))],
             )
+    index_routes(app)
     install_error_handlers(app)
     # Outermost first at run time: ids, then site routing, then the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=platform.settings.max_request_bytes)
@@ -95,9 +103,10 @@ def create_app(platform: Platform | None = None) -> FastAPI:
 def api_routes(app: FastAPI) -> list[APIRoute]:
     """Every API route *app* serves, with include prefixes and include-level dependencies.
 
-    FastAPI 0.165 keeps an included router as one opaque entry of ``app.routes``, so a
-    scan of ``app.routes`` sees no ``APIRoute`` at all; ``iter_route_contexts`` walks into
-    it. Each context forwards ``path``, ``methods`` and ``dependant`` to the route as served.
+    :func:`create_app` registers routes flat (:mod:`vintry.api.routing`), but an app that
+    includes routers (a plugin's test app) keeps each as one opaque entry of ``app.routes``
+    in FastAPI 0.165; ``iter_route_contexts`` walks into those. Each context forwards
+    ``path``, ``methods`` and ``dependant`` to the route as served.
     """
     iter_contexts = getattr(fastapi.routing, "iter_route_contexts", None)
     if iter_contexts is None:  # older FastAPI copies included routes into app.routes

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from vintry.accounts.models import Role
 from vintry.accounts.permissions import Permission
 from vintry.accounts.principal import Actor, Principal
-from vintry.accounts.service import authenticate_with, read_token, touch_token
+from vintry.accounts.service import authenticate_with, read_token_and_counters, touch_token
 from vintry.api.middleware import site_hint
 from vintry.errors import NotFound, PermissionDenied, Unauthenticated
 from vintry.platform import Platform, PluginState, SiteContext
@@ -150,13 +150,15 @@ def authorize(permission: Permission) -> Callable[..., Awaitable[RequestScope]]:
 def _authenticate(
     platform: Platform, raw: str
 ) -> tuple[SiteDirectory, PluginState, Principal, bool]:
-    """The site tree, plugin state and caller of bearer token *raw*, from one read."""
-    with platform.hq.reading() as session:
-        # One statement reads the token, its user and dealer, and the change counters the
-        # site tree, plugin state and every cache are checked against.
-        found = read_token(session, raw, with_counters=True)
-        directory, state = platform.refresh(session, counters=found.counters)
-        principal, stale = authenticate_with(platform, raw, directory, session, found=found)
+    """The site tree, plugin state and caller of bearer token *raw*, from one read.
+
+    One prepared statement reads the token, its user and dealer, and the change counters
+    the site tree, plugin state and every cache are checked against; a part whose counter
+    moved is reloaded (the only time a Session is opened here).
+    """
+    found = read_token_and_counters(platform.hq, raw)
+    directory, state = platform.refresh(counters=found.counters)
+    principal, stale = authenticate_with(platform, raw, directory, None, found=found)
     return directory, state, principal, stale
 
 
