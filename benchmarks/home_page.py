@@ -638,6 +638,7 @@ async def time_in_process(world: World, *, count: int, seconds: float) -> dict[s
     (baseline) and with the render called directly (no HTTP, no authentication)."""
     import httpx2
     from fastapi import FastAPI
+    from pydantic_core import to_json
     from vintry.api import create_app
     from vintry.contracts import DealerView
     from vintry.pages.render import render_layout, serving
@@ -678,8 +679,16 @@ async def time_in_process(world: World, *, count: int, seconds: float) -> dict[s
             now = platform.clock.now()
             shown = serving(site, HOME, now)
             with platform.hq.reading() as hq:
-                rendered = render_layout(site, directory, hq, shown.layout, dealer=view, now=now)
-            json.dumps({"sections": rendered}, separators=(",", ":"), ensure_ascii=False)
+                rendered = render_layout(
+                    site,
+                    directory,
+                    hq,
+                    shown.layout,
+                    dealer=view,
+                    now=now,
+                    campaigns_version=shown.campaigns_version,  # read with it, as the route does
+                )
+            to_json({"sections": rendered})  # encoded as the route encodes it
 
         cases = {
             IN_BASE: getter("/bare", auth=False, on=plain),
