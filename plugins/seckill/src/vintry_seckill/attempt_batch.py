@@ -459,6 +459,7 @@ def _write_holds(
 ) -> None:
     """One multi-row insert; each job gets the id of a row of exactly its content (rows of
     the same content are interchangeable, so the order RETURNING gives them in is moot)."""
+    expiries = [now + jobs[i].hold for i in admitted]
     rows = [
         {
             "campaign_code": jobs[i].campaign,
@@ -467,21 +468,20 @@ def _write_holds(
             "unit_price_fen": counters[jobs[i].campaign].price_fen,
             "status": HELD,
             "created_at": now,
-            "expires_at": now + jobs[i].hold,
+            "expires_at": expires_at,
             "order_number": None,
             "closed_at": None,
         }
-        for i in admitted
+        for i, expires_at in zip(admitted, expiries, strict=True)
     ]
     ids: dict[tuple[str, str, int, datetime], list[int]] = defaultdict(list)
     for hold_id, code, dealer, quantity, expires_at in connection.execute(_INSERT_HOLDS, rows):
         ids[(code, dealer, int(quantity), ensure_utc(expires_at))].append(int(hold_id))
     for found in ids.values():
         found.sort()  # among interchangeable rows, the earlier job gets the lower id
-    for i, row in zip(admitted, rows, strict=True):
+    for i, expires_at in zip(admitted, expiries, strict=True):
         job = jobs[i]
         counter = counters[job.campaign]
-        expires_at = row["expires_at"]
         outcomes[i] = HoldOut(
             id=ids[(job.campaign, job.dealer.code, job.quantity, expires_at)].pop(0),
             campaign=job.campaign,
