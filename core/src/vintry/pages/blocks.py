@@ -9,7 +9,7 @@ the renderer resolves every block's selection of a page together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -142,8 +142,46 @@ def product_references(config: ProductConfig) -> Sequence[BlockReference]:
     return []
 
 
+class JsonOf:
+    """The JSON values of objects that never change once made and that the render's caches
+    hand out again and again — a parsed block's configuration, a shelf's product at one
+    stock level, a listed campaign — worked out once per object.
+
+    Entries are keyed by the object's identity and hold the object, so an identity is never
+    reused while its entry lives; the map is emptied when it grows past *maxsize*. The
+    values are shared between responses: they are encoded, never changed.
+    """
+
+    def __init__(self, make: Callable[[Any], Any], maxsize: int = 16_384) -> None:
+        self._make = make
+        self._maxsize = maxsize
+        self._entries: dict[int, tuple[Any, Any]] = {}
+
+    def __call__(self, value: Any) -> Any:
+        entry = self._entries.get(id(value))
+        if entry is not None and entry[0] is value:
+            return entry[1]
+        made = self._make(value)
+        if len(self._entries) >= self._maxsize:
+            self._entries.clear()
+        self._entries[id(value)] = (value, made)
+        return made
+
+
+def _model_json(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")
+
+
+model_json = JsonOf(_model_json)
+"""A configuration or a listed campaign as JSON values (kept per object: see :class:`JsonOf`)."""
+
+
 def product_json(product: PageProduct) -> dict[str, Any]:
     """A product as a block's data carries it (money as decimal strings, like the API)."""
+    return _product_json(product)  # type: ignore[no-any-return]
+
+
+def _make_product_json(product: PageProduct) -> dict[str, Any]:
     return {
         "sku": product.sku,
         "name": product.name,
@@ -155,6 +193,9 @@ def product_json(product: PageProduct) -> dict[str, Any]:
         "available": product.available,
         "sold_out": product.available <= 0,
     }
+
+
+_product_json = JsonOf(_make_product_json)
 
 
 def _products(block: BlockRender) -> list[dict[str, Any]]:
@@ -181,11 +222,11 @@ def render_carousel(block: BlockRender) -> Mapping[str, Any] | None:
 
 
 def render_banner(block: BlockRender) -> Mapping[str, Any]:
-    return block.config.model_dump(mode="json")  # type: ignore[no-any-return]
+    return model_json(block.config)  # type: ignore[no-any-return]
 
 
 def render_notice(block: BlockRender) -> Mapping[str, Any]:
-    return block.config.model_dump(mode="json")  # type: ignore[no-any-return]
+    return model_json(block.config)  # type: ignore[no-any-return]
 
 
 def render_campaigns(block: BlockRender) -> Mapping[str, Any] | None:
@@ -195,7 +236,7 @@ def render_campaigns(block: BlockRender) -> Mapping[str, Any] | None:
         return None
     return {
         "title": config.title,
-        "campaigns": [c.model_dump(mode="json") for c in campaigns],
+        "campaigns": [model_json(c) for c in campaigns],
     }
 
 
@@ -231,7 +272,7 @@ def campaign_block(
             "title": config.title or title,
             "campaigns": [
                 {
-                    **campaign.model_dump(mode="json"),
+                    **model_json(campaign),
                     "ends_in_seconds": max(int((campaign.ends_at - block.now).total_seconds()), 0),
                     "link": link.format(code=campaign.code),
                 }

@@ -15,7 +15,7 @@ units available, for all of the page's SKUs in one query (:meth:`PageShelves.sto
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -36,6 +36,8 @@ from vintry.sites.models import SiteKind
 
 BEST_SELLERS_TTL = timedelta(minutes=10)
 """How long a region's best sellers are reused: a page need not recount orders per view."""
+STOCK_LEVELS_KEPT = 8
+"""Products kept per shelf item, one per stock level (see :attr:`ShelfItem.stocked`)."""
 BEST_SELLERS_DEPTH = 200
 """Best sellers counted per region and period, before the site's assortment filters them."""
 
@@ -180,20 +182,29 @@ class ShelfItem:
     tags: tuple[str, ...]
     price: Money
     base_price: Money
+    stocked: dict[int, PageProduct] = field(default_factory=dict, compare=False, repr=False)
+    """The products made at the stock levels seen lately: stock moves only with orders, so
+    most renders find theirs here (and the blocks' JSON of it, kept per product)."""
 
     def with_stock(self, units: int) -> PageProduct:
         """The page's product with *units* available now."""
-        return PageProduct(
-            sku=self.sku,
-            name=self.name,
-            product=self.product,
-            brand=self.brand,
-            category=self.category,
-            tags=self.tags,
-            price=self.price,
-            base_price=self.base_price,
-            available=units,
-        )
+        found = self.stocked.get(units)
+        if found is None:
+            found = PageProduct(
+                sku=self.sku,
+                name=self.name,
+                product=self.product,
+                brand=self.brand,
+                category=self.category,
+                tags=self.tags,
+                price=self.price,
+                base_price=self.base_price,
+                available=units,
+            )
+            if len(self.stocked) >= STOCK_LEVELS_KEPT:
+                self.stocked.clear()
+            self.stocked[units] = found
+        return found
 
 
 @dataclass(frozen=True)
