@@ -91,13 +91,21 @@ class Databases:
     ) -> None:
         self.hq = Database(hq_url, pool_size=5, max_overflow=10)
         self._site_url_for = site_url_for
+        self._template_urls: dict[str, str] = {}
         self._cache_size = cache_size
         self._sites: OrderedDict[str, Database] = OrderedDict()
         self._lock = threading.Lock()
 
     def site_url(self, code: str, explicit_url: str | None = None) -> str:
         """The URL of site *code*: its own if it has one, else the configured template."""
-        return explicit_url or self._site_url_for(code)
+        if explicit_url:
+            return explicit_url
+        # Remembered: the template's default resolves the data directory on the disk, a
+        # few system calls that every request touching a site database would repeat.
+        found = self._template_urls.get(code)
+        if found is None:
+            found = self._template_urls[code] = self._site_url_for(code)
+        return found
 
     def site(self, code: str, explicit_url: str | None = None) -> Database:
         """The database of site *code*, opened lazily."""
