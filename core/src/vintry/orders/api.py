@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
@@ -13,27 +12,17 @@ from sqlalchemy.orm import Session
 from vintry.accounts.models import Role
 from vintry.accounts.permissions import Permission
 from vintry.api.security import RequestScope, authorize
-from vintry.db.group_commit import Arrival
 from vintry.dealers.models import Dealer
 from vintry.errors import InvalidInput, NotFound
 from vintry.inventory.models import Warehouse
 from vintry.money import from_fen
 from vintry.orders import idempotency
 from vintry.orders.models import Order, OrderAllocation, OrderLine
-from vintry.orders.placement import announce_order, place_order
+from vintry.orders.placement import place_order_async
 from vintry.orders.schemas import AllocationOut, OrderLineOut, OrderOut, PlaceOrder
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 OrderNumber = Annotated[str, Path(max_length=32)]
-
-
-async def _announced(
-    scope: RequestScope = Depends(authorize(Permission.ORDERS_PLACE)),
-) -> AsyncIterator[Arrival]:
-    """Once the caller is authorised, tell the order committer a placement is on its way
-    (a batch starting meanwhile waits for it, briefly); withdrawn if it never comes."""
-    with announce_order(scope.platform) as arrival:
-        yield arrival
 
 
 @router.post(
@@ -43,11 +32,10 @@ async def _announced(
     summary="Place an order (Idempotency-Key required)",
     responses={409: {"description": "out_of_stock or idempotency_in_progress"}},
 )
-def create_order(
+async def create_order(
     request: PlaceOrder,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
     scope: RequestScope = Depends(authorize(Permission.ORDERS_PLACE)),
-    arrival: Arrival = Depends(_announced),
 ) -> Response:
     """Place an order for the calling dealer at the addressed site.
 
@@ -55,22 +43,22 @@ def create_order(
     returns the first response byte for byte (header ``Idempotent-Replayed: true``); the
     same key with another body is refused with 422; a concurrent duplicate waits for the
     first or gets 409 ``idempotency_in_progress``.
+
+    A coroutine: no thread waits for the order's batch (:func:`place_order_async`).
     """
     key = idempotency.check_key(idempotency_key)
     principal = scope.principal
     if principal.dealer_id is None:
         raise InvalidInput("only a dealer places orders", code="dealer_required", field="dealer")
-    result = place_order(
+    result = await place_order_async(
         scope.platform,
-        site_code=scope.site.code,
+        site=scope.site,
+        directory=scope.directory,
         dealer_id=principal.dealer_id,
+        dealer=principal.dealer if principal.dealer_active else None,
         request=request,
         idempotency_key=key,
         raw_body=request.model_dump_json().encode(),
-        site=scope.site,
-        directory=scope.directory,
-        dealer=principal.dealer if principal.dealer_active else None,
-        arrival=arrival,
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return Response(

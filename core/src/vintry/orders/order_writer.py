@@ -1,8 +1,11 @@
 """The HQ transaction of placement, for a batch of orders at once (group commit).
 
-Each worker process has one :class:`~vintry.db.group_commit.GroupCommitter` per platform.
-A placement prices its order on its own thread, then submits a :class:`Job`; the batch it
-lands in is written in **one HQ transaction**:
+Each worker process has two committers per platform that write the same batches: the
+API's placement, a coroutine, awaits its :class:`Job` through
+:class:`~vintry.orders.async_commit.AsyncGroupCommitter` (:func:`submit_async`); the
+callers on threads (checkout, the saga, the hand-over) submit through
+:class:`~vintry.db.group_commit.GroupCommitter` (:func:`submit`). The batch a job lands in
+is written in **one HQ transaction**:
 
 1. (only after an idempotency conflict) the batch's existing idempotency records are read;
 2. the stock rows of every SKU the batch orders, in every warehouse that may ship them, are
@@ -53,6 +56,7 @@ from vintry.inventory import stock
 from vintry.inventory.models import Warehouse
 from vintry.inventory.service import eligible_warehouse_ids
 from vintry.money import from_fen
+from vintry.orders.async_commit import AsyncGroupCommitter
 from vintry.orders.models import (
     IdempotencyRecord,
     IdempotencyStatus,
@@ -62,7 +66,7 @@ from vintry.orders.models import (
     OrderStatus,
     OutboxEvent,
 )
-from vintry.orders.pricing import PricedCart
+from vintry.orders.pricing import PricedCart, yuan_text
 from vintry.platform import SITES_COUNTER, Platform, SiteContext
 from vintry.sites.directory import SiteDirectory
 from vintry.sourcing.planner import PlanRefused, SourcingPlanner, check_plan
@@ -70,8 +74,9 @@ from vintry.sourcing.planner import PlanRefused, SourcingPlanner, check_plan
 log = logging.getLogger("vintry.orders")
 MAX_BATCH = 32
 GATHER_SECONDS = 0.002
-"""How long a batch's leader waits, at most, for orders still being priced (see
-:mod:`vintry.db.group_commit`): about the time pricing takes, well under a durable commit."""
+"""How long a batch waits, at most, for orders still being priced (see
+:mod:`vintry.db.group_commit` and :mod:`vintry.orders.async_commit`): about the time
+pricing takes, well under a durable commit."""
 CAREFUL_ATTEMPTS = 3
 
 
@@ -180,6 +185,33 @@ def submit(platform: Platform, job: Job, arrival: Arrival | None = None) -> Plac
     """Write *job* in the next batch; its answer, or :class:`InProgress`. *arrival* is the
     job's announcement (``committer(platform).arriving()``) made while it was priced."""
     return committer(platform).submit(job, arrival)
+
+
+_async_committers: weakref.WeakKeyDictionary[
+    Platform, AsyncGroupCommitter[Job, PlacementResult]
+] = weakref.WeakKeyDictionary()
+
+
+def async_committer(platform: Platform) -> AsyncGroupCommitter[Job, PlacementResult]:
+    """The order committer of *platform* for coroutines (the API's placement), in this
+    process: the same batches as :func:`committer`'s, written on a writer thread."""
+    found = _async_committers.get(platform)
+    if found is None:
+        with _committers_lock:
+            found = _async_committers.get(platform)
+            if found is None:
+                found = AsyncGroupCommitter(
+                    lambda jobs: _run(platform, jobs),
+                    max_batch=MAX_BATCH,
+                    gather_seconds=GATHER_SECONDS,
+                )
+                _async_committers[platform] = found
+    return found
+
+
+async def submit_async(platform: Platform, job: Job) -> PlacementResult:
+    """:func:`submit` for a coroutine: awaits *job*'s batch without holding a thread."""
+    return await async_committer(platform).submit(job)
 
 
 def _run(platform: Platform, jobs: Sequence[Job]) -> list[PlacementResult | BaseException]:
@@ -543,7 +575,7 @@ def _write_orders(
                 payload={
                     "number": p.order.number,
                     "dealer": p.order.dealer.code,
-                    "total": str(from_fen(p.order.priced.total_fen)),
+                    "total": yuan_text(p.order.priced.total_fen),
                 },
                 now=now,
             )
@@ -641,9 +673,9 @@ def _order_payload(p: _Placed, now: datetime) -> dict[str, Any]:
         "site": p.order.site.code,
         "dealer": p.order.dealer.code,
         "status": OrderStatus.PLACED.value,
-        "subtotal": str(from_fen(priced.subtotal_fen)),
-        "discount": str(from_fen(priced.discount_fen)),
-        "total": str(from_fen(priced.total_fen)),
+        "subtotal": yuan_text(priced.subtotal_fen),
+        "discount": yuan_text(priced.discount_fen),
+        "total": yuan_text(priced.total_fen),
         "placed_at": now.isoformat(),
         "pay_by": p.pay_by.isoformat(),
         "lines": [
@@ -652,10 +684,10 @@ def _order_payload(p: _Placed, now: datetime) -> dict[str, Any]:
                 "sku": line.sku,
                 "name": line.name,
                 "quantity": line.quantity,
-                "base_unit_price": str(from_fen(line.base_unit_fen)),
-                "unit_price": str(from_fen(line.unit_fen)),
-                "discount": str(from_fen(line.discount_fen)),
-                "total": str(from_fen(line.total_fen)),
+                "base_unit_price": yuan_text(line.base_unit_fen),
+                "unit_price": yuan_text(line.unit_fen),
+                "discount": yuan_text(line.discount_fen),
+                "total": yuan_text(line.total_fen),
                 "allocations": allocations[line.sku],
             }
             for line in priced.lines

@@ -3,14 +3,15 @@
 Two paths, one outcome:
 
 * **No claims** (no plugin enabled on the site implements ``vintry_claim_resources`` —
-  the common case): the order is priced on the request's thread, then written in **one HQ
-  transaction** together with its stock holds, lines, allocations, outbox event and its
-  idempotency record, completed with the response bytes. That transaction is shared with
-  the other orders of the same moment (group commit, :mod:`vintry.orders.order_writer`):
-  one durable commit for all of them. Nothing is written before it, so a crash at any
-  point leaves nothing behind, and a retry either finds the record (and replays it) or
-  places the order afresh. This is ARCHITECTURE §5's "record first" in its strongest form:
-  the record and the effect are one commit.
+  the common case): the order is priced (on the event loop for the API,
+  :func:`place_order_async`; on the caller's thread for :func:`place_order`), then
+  written in **one HQ transaction** together with its stock holds, lines, allocations,
+  outbox event and its idempotency record, completed with the response bytes. That
+  transaction is shared with the other orders of the same moment (group commit,
+  :mod:`vintry.orders.order_writer`): one durable commit for all of them. Nothing is
+  written before it, so a crash at any point leaves nothing behind, and a retry either
+  finds the record (and replays it) or places the order afresh. This is ARCHITECTURE
+  §5's "record first" in its strongest form: the record and the effect are one commit.
 * **With claims**, the saga of ARCHITECTURE §5:
 
   1. the idempotency record is written *in progress* (HQ) before anything else;
@@ -38,6 +39,7 @@ from typing import Any, cast
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from vintry.contracts import DealerView, OrderDraft, ResourceClaim
 from vintry.db.group_commit import Arrival
@@ -68,6 +70,7 @@ __all__ = [
     "hold_minutes",
     "new_order_number",
     "place_order",
+    "place_order_async",
     "sweep_claims",
     "unrecorded_claims",
 ]
@@ -80,13 +83,14 @@ def new_order_number(now_ms: int) -> str:
     """``VO`` + 10 base-32 digits of milliseconds + 6 random: sortable, unique across workers
     (the unique constraint is the backstop)."""
     alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    # 16 base-32 digits, most significant first: 10 of the stamp, then 6 random ones drawn
+    # at once (30 random bits: one call to the system's generator, not one per digit).
+    value = (now_ms % 32**10) << 30 | secrets.randbits(30)
     digits = []
-    value = now_ms
-    for _ in range(10):
+    for _ in range(16):
         value, digit = divmod(value, 32)
         digits.append(alphabet[digit])
-    stamp = "".join(reversed(digits))
-    return f"VO{stamp}{''.join(secrets.choice(alphabet) for _ in range(6))}"
+    return "VO" + "".join(reversed(digits))
 
 
 def place_order(
@@ -136,6 +140,78 @@ def place_order(
         # The saga submits later, after its claims: no batch should wait for it meanwhile.
         order_writer.committer(platform).withdraw(arrival)
     return _saga(platform, key, job.order)
+
+
+async def place_order_async(
+    platform: Platform,
+    *,
+    site: SiteContext,
+    directory: SiteDirectory,
+    dealer_id: int,
+    dealer: DealerView | None,
+    request: PlaceOrder,
+    idempotency_key: str,
+    raw_body: bytes,
+    kind: str = "order",
+) -> PlacementResult:
+    """:func:`place_order` for a coroutine (the API), with the same outcome and answers.
+
+    The order is priced on the event loop when that cannot block it (below), and its HQ
+    transaction is awaited without holding a thread
+    (:func:`vintry.orders.order_writer.submit_async`): while a batch is written, the loop
+    goes on with the next requests, which make the next batch. The saga — claims in
+    another database, plugins' hooks — runs on a worker thread, as :func:`place_order`.
+    """
+    from vintry.context import current_request_id
+
+    fingerprint = idempotency.request_hash(raw_body)
+    key = Key(f"{kind}:{site.code}:{dealer_id}", idempotency_key, fingerprint)
+    request_id = current_request_id.get()
+    if _prices_inline(platform, site):
+        job = _job(platform, site, directory, dealer_id, dealer, request, key, request_id)
+    else:
+        job = await run_in_threadpool(
+            _job, platform, site, directory, dealer_id, dealer, request, key, request_id
+        )
+    if job.order is not None and _claims_needed(site, job.order):
+        return await run_in_threadpool(_saga, platform, key, job.order)
+    try:
+        result = await order_writer.submit_async(platform, job)
+    except InProgress:
+        # The key is held by a placement on the saga path: wait for it as the saga does.
+        return await run_in_threadpool(_saga, platform, key, job.order, refusal=job.refusal)
+    platform.fault_point("after_hq_commit")
+    return result
+
+
+def _prices_inline(platform: Platform, site: SiteContext) -> bool:
+    """Whether pricing may run on the event loop: its reads are local SQLite reads that
+    never wait for a writer (WAL), cheaper than a hop to a worker thread and back, and no
+    installed plugin prices here (a plugin's hook may wait on anything; it gets a thread)."""
+    if platform.hq.backend != "sqlite" or site.database.backend != "sqlite":
+        return False
+    builtin = platform.plugins.builtin_names()
+    return all(
+        impl.plugin_name in builtin for impl in site.hooks.implementations("vintry_price_cart")
+    )
+
+
+def _job(
+    platform: Platform,
+    site: SiteContext,
+    directory: SiteDirectory,
+    dealer_id: int,
+    dealer: DealerView | None,
+    request: PlaceOrder,
+    key: Key,
+    request_id: str | None,
+) -> Job:
+    """The placement's write: its priced order, or the refusal pricing answered."""
+    try:
+        order = _prepare(platform, site, directory, dealer_id, dealer, request)
+    except VintryError as error:
+        return Job(key=key, request_id=request_id, refusal=error)
+    return Job(key=key, request_id=request_id, order=order)
 
 
 def announce_order(platform: Platform) -> AbstractContextManager[Arrival]:

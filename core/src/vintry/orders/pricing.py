@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any, cast
 
 from sqlalchemy.orm import Session
@@ -254,17 +255,19 @@ class PricedCart:
             self.lines = _merge_gifts(self.lines, self.applied)
             self.gifts_merged = True
 
-    @property
+    # The lines are final once the gifts are merged: the totals are summed once (placement
+    # reads them several times per order, on the order writer's thread).
+    @cached_property
     def subtotal_fen(self) -> int:
         """Sum of line amounts at site prices."""
         return sum(line.amount_fen for line in self.lines)
 
-    @property
+    @cached_property
     def discount_fen(self) -> int:
         """Sum of line discounts."""
         return sum(line.discount_fen for line in self.lines)
 
-    @property
+    @cached_property
     def total_fen(self) -> int:
         """What the dealer pays."""
         return self.subtotal_fen - self.discount_fen
@@ -295,21 +298,29 @@ class PricedCart:
             "applied": [item.entry() for item in self.applied],
             "rejected": [item.entry() for item in self.rejected],
             "campaigns": [item.entry() for item in everything],
-            "subtotal": str(from_fen(self.subtotal_fen)),
-            "discount": str(from_fen(self.discount_fen)),
-            "total": str(from_fen(self.total_fen)),
+            "subtotal": yuan_text(self.subtotal_fen),
+            "discount": yuan_text(self.discount_fen),
+            "total": yuan_text(self.total_fen),
         }
+
+
+def yuan_text(fen: int) -> str:
+    """``str(from_fen(fen))`` — yuan with two places, as the API writes amounts — without
+    Decimal arithmetic: an order's breakdown, row and response write about fifty amounts."""
+    sign, units = ("-", -fen) if fen < 0 else ("", fen)
+    yuan, cents = divmod(units, 100)
+    return f"{sign}{yuan}.{cents:02d}"
 
 
 def _line_entry(line: LinePrice) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "sku": line.sku,
         "quantity": line.quantity,
-        "base_unit_price": str(from_fen(line.base_unit_fen)),
-        "unit_price": str(from_fen(line.unit_fen)),
-        "amount": str(from_fen(line.amount_fen)),
-        "discount": str(from_fen(line.discount_fen)),
-        "total": str(from_fen(line.total_fen)),
+        "base_unit_price": yuan_text(line.base_unit_fen),
+        "unit_price": yuan_text(line.unit_fen),
+        "amount": yuan_text(line.amount_fen),
+        "discount": yuan_text(line.discount_fen),
+        "total": yuan_text(line.total_fen),
     }
     if line.gift_quantity:
         entry["gift_quantity"] = line.gift_quantity
