@@ -39,6 +39,47 @@ J = TypeVar("J")
 R = TypeVar("R")
 
 
+def run_outcomes(
+    run: Callable[[Sequence[J]], Sequence[R | BaseException]], jobs: Sequence[J]
+) -> list[R | BaseException]:
+    """*run* over *jobs*: an outcome per job, in order. An exception escaping *run* (or a
+    wrong number of outcomes) becomes every job's outcome."""
+    try:
+        outcomes = list(run(jobs))
+        if len(outcomes) != len(jobs):
+            raise RuntimeError(f"a batch of {len(jobs)} jobs gave {len(outcomes)} outcomes")
+    except BaseException as error:  # handed to the jobs' callers, like every outcome
+        return [error] * len(jobs)
+    return outcomes
+
+
+def hand_outcomes(
+    futures: Sequence[asyncio.Future[Any]], outcomes: Sequence[Any]
+) -> None:
+    """From any thread: each future its outcome (a result, or an exception to raise), on
+    the future's own event loop, one call per loop. A future whose awaiter gave up, or
+    whose loop is closed, is skipped."""
+    per_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+    for future, outcome in zip(futures, outcomes, strict=True):
+        per_loop.setdefault(future.get_loop(), []).append((future, outcome))
+    for loop, settled in per_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, settled)
+        except RuntimeError:  # that loop closed: nobody awaits these any more
+            continue
+
+
+def _settle(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    """On the futures' event loop."""
+    for future, outcome in settled:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
 @dataclass(eq=False)
 class _Slot(Generic[J, R]):
     job: J
@@ -152,12 +193,7 @@ class GroupCommitter(Generic[J, R]):
             self._arrived.wait(left)
 
     def _run_batch(self, batch: list[_Slot[J, R]]) -> None:
-        try:
-            outcomes = list(self._run([s.job for s in batch]))
-            if len(outcomes) != len(batch):
-                raise RuntimeError(f"a batch of {len(batch)} jobs gave {len(outcomes)} outcomes")
-        except BaseException as error:
-            outcomes = [error] * len(batch)
+        outcomes = run_outcomes(self._run, [s.job for s in batch])
         self.batches += 1
         self.jobs += len(batch)
         for slot, outcome in zip(batch, outcomes, strict=True):
@@ -176,7 +212,6 @@ class GroupCommitter(Generic[J, R]):
 class _Awaited(Generic[J, R]):
     job: J
     future: asyncio.Future[R]
-    loop: asyncio.AbstractEventLoop
 
 
 class AsyncGroupCommitter(Generic[J, R]):
@@ -255,7 +290,7 @@ class AsyncGroupCommitter(Generic[J, R]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         with self._lock:
-            self._queue.append(_Awaited(job, future, loop))
+            self._queue.append(_Awaited(job, future))
             if arrival is not None:
                 self._settle_arrival(arrival)
             if self._writer is None:
@@ -292,30 +327,7 @@ class AsyncGroupCommitter(Generic[J, R]):
             self._queued.wait(left)
 
     def _run_batch(self, batch: list[_Awaited[J, R]]) -> None:
-        try:
-            outcomes: list[R | BaseException] = list(self._run([a.job for a in batch]))
-            if len(outcomes) != len(batch):
-                raise RuntimeError(f"a batch of {len(batch)} jobs gave {len(outcomes)} outcomes")
-        except BaseException as error:
-            outcomes = [error] * len(batch)
+        outcomes = run_outcomes(self._run, [a.job for a in batch])
         self.batches += 1
         self.jobs += len(batch)
-        per_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[R], Any]]] = {}
-        for awaited, outcome in zip(batch, outcomes, strict=True):
-            per_loop.setdefault(awaited.loop, []).append((awaited.future, outcome))
-        for loop, settled in per_loop.items():
-            try:
-                loop.call_soon_threadsafe(_settle, settled)
-            except RuntimeError:  # that loop closed: nobody awaits these any more
-                continue
-
-
-def _settle(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:
-    """On the futures' loop: hand each its outcome (unless its awaiter gave up)."""
-    for future, outcome in settled:
-        if future.done():
-            continue
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
+        hand_outcomes([a.future for a in batch], outcomes)

@@ -36,11 +36,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
+from vintry.db.group_commit import hand_outcomes, run_outcomes
+
 J = TypeVar("J")
 R = TypeVar("R")
-
-_Settled = tuple[asyncio.Future[R], R | BaseException]
-"""A job's future and its outcome."""
 
 _writers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vintry-writer")
 """The threads that write batches, shared by every committer (one batch at a time each)."""
@@ -96,22 +95,10 @@ class AsyncGroupCommitter(Generic[J, R]):
         with self._lock:
             batch = self._queue[: self._max_batch]
             del self._queue[: self._max_batch]
-        try:
-            outcomes: list[R | BaseException] = list(self._run([job for job, _ in batch]))
-            if len(outcomes) != len(batch):
-                raise RuntimeError(f"a batch of {len(batch)} jobs gave {len(outcomes)} outcomes")
-        except BaseException as error:  # handed to the awaiters, like every outcome
-            outcomes = [error] * len(batch)
+        outcomes = run_outcomes(self._run, [job for job, _ in batch])
         self.batches += 1
         self.jobs += len(batch)
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Settled[R]]] = {}
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(future.get_loop(), []).append((future, outcome))
-        for loop, settled in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_settle, settled)
-            except RuntimeError:  # that loop is closed: nobody awaits these any more
-                continue
+        hand_outcomes([future for _, future in batch], outcomes)
         self._next()
 
     def _next(self) -> None:
@@ -126,14 +113,3 @@ class AsyncGroupCommitter(Generic[J, R]):
             loop.call_soon_threadsafe(self._gather, -1, time.monotonic() + self._gather_seconds)
         except RuntimeError:  # that loop is closed: the queued jobs are written all the same
             self._write()
-
-
-def _settle(settled: list[_Settled[R]]) -> None:
-    """On the awaiters' event loop: each job's outcome to its future."""
-    for future, outcome in settled:
-        if future.done():  # cancelled: the awaiter is gone
-            continue
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)

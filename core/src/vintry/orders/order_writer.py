@@ -35,10 +35,10 @@ import logging
 import threading
 import weakref
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -162,23 +162,35 @@ def error_body(error: VintryError, request_id: str | None = None) -> bytes:
 _committers: weakref.WeakKeyDictionary[Platform, GroupCommitter[Job, PlacementResult]] = (
     weakref.WeakKeyDictionary()
 )
+_async_committers: weakref.WeakKeyDictionary[
+    Platform, AsyncGroupCommitter[Job, PlacementResult]
+] = weakref.WeakKeyDictionary()
 _committers_lock = threading.Lock()
+C = TypeVar("C")
+
+
+def _of_platform(
+    registry: weakref.WeakKeyDictionary[Platform, C],
+    platform: Platform,
+    make: Callable[[Callable[[Sequence[Job]], list[PlacementResult | BaseException]]], C],
+) -> C:
+    """*platform*'s committer in *registry*, made on first use with *make*(its batch)."""
+    found = registry.get(platform)
+    if found is None:
+        with _committers_lock:
+            found = registry.get(platform)
+            if found is None:
+                found = registry[platform] = make(lambda jobs: _run(platform, jobs))
+    return found
 
 
 def committer(platform: Platform) -> GroupCommitter[Job, PlacementResult]:
     """The order committer of *platform* in this process."""
-    found = _committers.get(platform)
-    if found is None:
-        with _committers_lock:
-            found = _committers.get(platform)
-            if found is None:
-                found = GroupCommitter(
-                    lambda jobs: _run(platform, jobs),
-                    max_batch=MAX_BATCH,
-                    gather_seconds=GATHER_SECONDS,
-                )
-                _committers[platform] = found
-    return found
+    return _of_platform(
+        _committers,
+        platform,
+        lambda run: GroupCommitter(run, max_batch=MAX_BATCH, gather_seconds=GATHER_SECONDS),
+    )
 
 
 def submit(platform: Platform, job: Job, arrival: Arrival | None = None) -> PlacementResult:
@@ -187,26 +199,14 @@ def submit(platform: Platform, job: Job, arrival: Arrival | None = None) -> Plac
     return committer(platform).submit(job, arrival)
 
 
-_async_committers: weakref.WeakKeyDictionary[
-    Platform, AsyncGroupCommitter[Job, PlacementResult]
-] = weakref.WeakKeyDictionary()
-
-
 def async_committer(platform: Platform) -> AsyncGroupCommitter[Job, PlacementResult]:
     """The order committer of *platform* for coroutines (the API's placement), in this
     process: the same batches as :func:`committer`'s, written on a writer thread."""
-    found = _async_committers.get(platform)
-    if found is None:
-        with _committers_lock:
-            found = _async_committers.get(platform)
-            if found is None:
-                found = AsyncGroupCommitter(
-                    lambda jobs: _run(platform, jobs),
-                    max_batch=MAX_BATCH,
-                    gather_seconds=GATHER_SECONDS,
-                )
-                _async_committers[platform] = found
-    return found
+    return _of_platform(
+        _async_committers,
+        platform,
+        lambda run: AsyncGroupCommitter(run, max_batch=MAX_BATCH, gather_seconds=GATHER_SECONDS),
+    )
 
 
 async def submit_async(platform: Platform, job: Job) -> PlacementResult:

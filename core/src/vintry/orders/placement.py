@@ -128,13 +128,7 @@ def place_order(
     # Announced while it is priced, so that a batch about to start may wait for it (bounded).
     announced = nullcontext(arrival) if arrival is not None else announce_order(platform)
     with announced as arrival:
-        try:
-            built = request() if callable(request) else request
-            order = _prepare(platform, site, directory, dealer_id, dealer, built)
-        except VintryError as error:
-            job = Job(key=key, request_id=request_id, refusal=error)
-        else:
-            job = Job(key=key, request_id=request_id, order=order)
+        job = _job(platform, site, directory, dealer_id, dealer, request, key, request_id)
         if job.order is None or not _claims_needed(site, job.order):
             return _submit(platform, key, job, arrival)
         # The saga submits later, after its claims: no batch should wait for it meanwhile.
@@ -202,13 +196,15 @@ def _job(
     directory: SiteDirectory,
     dealer_id: int,
     dealer: DealerView | None,
-    request: PlaceOrder,
+    request: PlaceOrder | Callable[[], PlaceOrder],
     key: Key,
     request_id: str | None,
 ) -> Job:
-    """The placement's write: its priced order, or the refusal pricing answered."""
+    """The placement's write: its priced order, or the refusal that building the request
+    (*request* may be a function: a checkout reads the cart) or pricing answered."""
     try:
-        order = _prepare(platform, site, directory, dealer_id, dealer, request)
+        built = request() if callable(request) else request
+        order = _prepare(platform, site, directory, dealer_id, dealer, built)
     except VintryError as error:
         return Job(key=key, request_id=request_id, refusal=error)
     return Job(key=key, request_id=request_id, order=order)
