@@ -151,6 +151,7 @@ class Platform:
         self.plugin_faults: Counter[str] = Counter()
         self.fault_hook: Callable[[str], None] | None = None
         self._versions: Mapping[str, int] = {}
+        self._enabled: tuple[object, object, int, dict[str, frozenset[str]]] = (None, None, -1, {})
         self._caches: dict[str, VersionedCache[Any, Any]] = {}
 
     @property
@@ -284,7 +285,26 @@ class Platform:
     def enabled_plugins(
         self, code: str, directory: SiteDirectory, state: PluginState
     ) -> frozenset[str]:
-        """Names of the plugins enabled on site *code* (built-ins always are)."""
+        """Names of the plugins enabled on site *code* (built-ins always are).
+
+        Kept per site until the tree, the plugin state or the loaded plugins change.
+        """
+        kept_directory, kept_state, generation, kept = self._enabled
+        if (
+            kept_directory is not directory
+            or kept_state is not state
+            or generation != self.plugins.generation
+        ):
+            kept = {}
+            self._enabled = (directory, state, self.plugins.generation, kept)
+        found = kept.get(code)
+        if found is None:
+            found = kept[code] = self._work_out_enabled(code, directory, state)
+        return found
+
+    def _work_out_enabled(
+        self, code: str, directory: SiteDirectory, state: PluginState
+    ) -> frozenset[str]:
         path = directory.path(code)
         enabled = set(self.plugins.builtin_names())
         for record in self.plugins.loaded():

@@ -115,6 +115,9 @@ class PluginHost:
         self._loaded = False
         self._lock = threading.RLock()
         self._relays: dict[frozenset[str], SiteHooks] = {}
+        self.generation = 0
+        """Bumped whenever a plugin loads or is rejected, so what callers work out from the
+        loaded plugins (a site's enabled set) can be kept until it moves."""
 
     # --- loading --------------------------------------------------------------------
 
@@ -240,7 +243,7 @@ class PluginHost:
             record.contribution = self._collect_contributions(name)
         except PluginRejected as rejected:
             return self._reject(record, plugin, str(rejected))
-        self._relays.clear()
+        self._changed()
         return record
 
     def _reject(self, record: PluginRecord, plugin: object | None, reason: str) -> PluginRecord:
@@ -248,8 +251,12 @@ class PluginHost:
             self.manager.unregister(plugin)
         record.status = "failed"
         record.error = reason
-        self._relays.clear()
+        self._changed()
         return record
+
+    def _changed(self) -> None:
+        self._relays.clear()
+        self.generation += 1
 
     def _collect_contributions(self, name: str) -> Contribution:
         contribution = Contribution()

@@ -282,3 +282,22 @@ def test_factory_enable_plugin_returns_the_site_as_hooks_see_it(
     assert site.code == "east" and site.is_enabled(RECORDER)
     assert site.config(RECORDER).model_dump() == {"greeting": "yo"}
     assert enablement(tree["east-1"])["enabled"] is True
+
+
+def test_a_site_enabled_set_is_kept_until_the_tree_the_state_or_the_plugins_move(
+    tree: dict[str, TestClient], vintry_platform: Platform
+) -> None:
+    first = vintry_platform.site("east").enabled_plugins
+    assert vintry_platform.site("east").enabled_plugins is first  # worked out once
+    assert RECORDER not in first
+
+    put_enablement(tree["east"], "on")  # the plugin state moves
+    assert RECORDER in vintry_platform.site("east").enabled_plugins
+
+    class LateBuiltin:
+        """A built-in registered after the sets were worked out (always enabled)."""
+
+    record = vintry_platform.plugins.register("late-builtin", LateBuiltin(), builtin=True)
+    assert record.status == "loaded"
+    assert "late-builtin" in vintry_platform.site("east").enabled_plugins
+    assert "late-builtin" in vintry_platform.site("west").enabled_plugins
