@@ -116,6 +116,7 @@ class PluginHost:
         self._lock = threading.RLock()
         self._relays: dict[frozenset[str], SiteHooks] = {}
         self.generation = 0
+        self._builtin_names: tuple[int, frozenset[str]] = (-1, frozenset())
         """Bumped whenever a plugin loads or is rejected, so what callers work out from the
         loaded plugins (a site's enabled set) can be kept until it moves."""
 
@@ -417,7 +418,13 @@ class PluginHost:
 
     def builtin_names(self) -> frozenset[str]:
         """Names of the built-in plugins that loaded (always enabled everywhere)."""
-        return frozenset(r.name for r in self.loaded() if r.builtin)
+        self.load()
+        current = self.generation
+        generation, names = self._builtin_names
+        if generation != current:
+            names = frozenset(r.name for r in self.loaded() if r.builtin)
+            self._builtin_names = (current, names)
+        return names
 
     def sourcing_strategy_owner(self, name: str) -> str | None:
         """The loaded plugin that registered sourcing strategy *name*, if any."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import event, insert, text
+from sqlalchemy.exc import IntegrityError
 from vintry.db import bulk
 from vintry.db.base import table
 from vintry.db.bulk import BulkInsert
@@ -75,3 +76,39 @@ def test_a_row_missing_a_column_is_refused_before_anything_is_sent(
 def test_an_unknown_column_is_refused_when_the_insert_is_built() -> None:
     with pytest.raises(ValueError, match="no column"):
         BulkInsert(table(OutboxEvent), returning=("nope",))
+
+
+@pytest.mark.parametrize("observed", [False, True], ids=["driver", "observed"])
+def test_rows_join_the_callers_transaction_and_errors_are_sqlalchemys(
+    vintry_platform: Platform, observed: bool
+) -> None:
+    """On the driver's cursor (nothing listening) or through ``exec_driver_sql`` (a
+    statement counter listening), the rows are part of the caller's transaction, and a
+    constraint violation is SQLAlchemy's ``IntegrityError`` either way."""
+    seen: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    engine = vintry_platform.hq.engine
+    if observed:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        now = datetime.now(UTC)
+        row = {"type": "order.placed", "site": "hq", "payload": {}, "created_at": now}
+        inserter = BulkInsert(table(OutboxEvent), returning=("id",))
+        with pytest.raises(RuntimeError), vintry_platform.hq.transaction() as session:
+            assert len(inserter.execute(session.connection(), [row, row])) == 2
+            BulkInsert(table(OutboxEvent)).execute(session.connection(), [row])
+            raise RuntimeError("roll back")
+        assert _raw(vintry_platform, "SELECT count(*) FROM outbox") == [(0,)]
+        with pytest.raises(IntegrityError), vintry_platform.hq.transaction() as session:
+            inserter.execute(session.connection(), [{**row, "type": None}])
+        with pytest.raises(IntegrityError), vintry_platform.hq.transaction() as session:
+            BulkInsert(table(OutboxEvent)).execute(session.connection(), [{**row, "type": None}])
+        assert _raw(vintry_platform, "SELECT count(*) FROM outbox") == [(0,)]
+    finally:
+        if observed:
+            event.remove(engine, "before_cursor_execute", count)
+    inserts = [s for s in seen if s.startswith("INSERT INTO outbox")]
+    assert len(inserts) == (4 if observed else 0)

@@ -248,7 +248,9 @@ def _prepare(
 ) -> PreparedOrder:
     now = platform.clock.now()
     lines = [LineInput(line.sku, line.quantity) for line in request.lines]
-    with platform.hq.reading() as session:  # one connection: nothing below opens another
+    # One connection at most (nothing below opens another), and none when the dealer and
+    # every price come from the caches.
+    with platform.hq.reading_on_demand() as session:
         if dealer is None:
             dealer = _dealer_view(session, site, dealer_id)
         elif dealer.site != site.code:
