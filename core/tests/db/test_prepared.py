@@ -78,9 +78,35 @@ def test_an_observed_engine_sees_the_read(vintry_platform: Platform) -> None:
     assert read.first(engine, {"id": event_id}) == ("order.placed",)  # the raw path again
 
 
-def test_a_parameter_that_needs_processing_is_refused(vintry_platform: Platform) -> None:
+def test_parameters_are_processed_as_sqlalchemy_processes_them(
+    vintry_platform: Platform,
+) -> None:
+    """A datetime bound through its type (stored as text on SQLite) finds the rows a
+    Session finds; every row comes back with ``all``; an expanding list is refused."""
     outbox = table(OutboxEvent).c
+    base = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    with vintry_platform.hq.transaction() as session:
+        for minutes in range(4):
+            session.add(
+                OutboxEvent(
+                    type="order.placed",
+                    site="hq",
+                    payload={"n": minutes},
+                    created_at=base + timedelta(minutes=minutes),
+                )
+            )
     since = bindparam("since", type_=outbox.created_at.type)
-    read = PreparedRead(select(outbox.id).where(outbox.created_at >= since))
-    with pytest.raises(TypeError, match="since"):
-        read.first(vintry_platform.hq.engine, {"since": datetime.now(UTC)})
+    statement = select(outbox.id, outbox.created_at).where(outbox.created_at >= since)
+    read = PreparedRead(statement.order_by(outbox.id).limit(10))  # LIMIT: a value of its own
+    engine = vintry_platform.hq.engine
+    later = base + timedelta(minutes=2)
+    with vintry_platform.hq.reading() as session:
+        rows = session.execute(statement.order_by(outbox.id), {"since": later})
+        expected = [tuple(row) for row in rows]
+    assert len(expected) == 2
+    assert read.all(engine, {"since": later}) == expected
+    assert read.first(engine, {"since": later}) == expected[0]
+    assert read.all(engine, {"since": base + timedelta(days=1)}) == []
+    listed = PreparedRead(select(outbox.id).where(outbox.id.in_(bindparam("ids", expanding=True))))
+    with pytest.raises(TypeError, match="ids"):
+        listed.all(engine, {"ids": [1, 2]})

@@ -8,10 +8,16 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, cast
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Executable
 from sqlalchemy.orm import Session
 
-from vintry.db.engines import READ_ONLY_OPTION, DatabaseTarget, build_engine, parse_target
+from vintry.db.engines import (
+    READ_ONLY_OPTION,
+    SINGLE_STATEMENT_OPTION,
+    DatabaseTarget,
+    build_engine,
+    parse_target,
+)
 
 
 class Database:
@@ -24,6 +30,7 @@ class Database:
         self._max_overflow = max_overflow
         self._engine: Engine | None = None
         self._reader: tuple[Engine, Engine] | None = None
+        self._single: tuple[Engine, Engine] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -66,6 +73,23 @@ class Database:
         with Session(bind, expire_on_commit=False) as session, session.begin():
             yield session
 
+    def read_rows(self, statement: Executable, params: dict[str, Any]) -> list[Any]:
+        """The rows of one read *statement*, on a pooled connection without a Session.
+
+        For hot reads that are a single statement: one statement is one snapshot, so on
+        SQLite no transaction is opened for it (no ``BEGIN``, nothing to roll back); on
+        PostgreSQL the connection's transaction ends as it returns to the pool. Core's
+        compiled cache, bind and result processing apply as for any statement, and
+        statement observers see it.
+        """
+        engine = self.engine
+        made = self._single
+        if made is None or made[0] is not engine:
+            options = {READ_ONLY_OPTION: True, SINGLE_STATEMENT_OPTION: True}
+            made = self._single = (engine, engine.execution_options(**options))
+        with made[1].connect() as connection:
+            return list(connection.execute(statement, params).all())
+
     @contextmanager
     def reading_on_demand(self) -> Iterator[Session]:
         """:meth:`reading`, opened only if something uses the session.
@@ -88,6 +112,7 @@ class Database:
         """Close the engine's pooled connections; the next use reopens them."""
         with self._lock:
             self._reader = None
+            self._single = None
             if self._engine is not None:
                 self._engine.dispose()
                 self._engine = None

@@ -17,6 +17,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 READ_ONLY_OPTION = "vintry_read_only"
+SINGLE_STATEMENT_OPTION = "vintry_single_statement"
+"""A read of one statement: on SQLite it opens no transaction (autocommit mode makes one
+statement one snapshot), so the ``BEGIN`` and the rollback at check-in are saved."""
 SCHEMA_PARAMETER = "vintry_schema"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")
@@ -104,7 +107,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        if connection.get_execution_options().get(READ_ONLY_OPTION):
+        options = connection.get_execution_options()
+        if options.get(SINGLE_STATEMENT_OPTION):
+            return
+        if options.get(READ_ONLY_OPTION):
             connection.exec_driver_sql("BEGIN")
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -15,8 +15,9 @@ Nothing is hidden from observers: while anything listens for the engine's
 ``before_cursor_execute`` (statement counters in tests and benchmarks, tracing), the read
 runs through a SQLAlchemy ``Connection`` instead, so it is seen like any other statement.
 
-Only for small hot reads whose parameters are plain strings and numbers: a bind parameter
-whose type would process its value is refused when the read is prepared.
+Parameters go through their types' bind processors, as SQLAlchemy would send them (aware
+datetimes as SQLite stores them). No expanding ``IN`` lists: a statement that needs a list
+binds it as one value (a JSON array read with ``json_each`` on SQLite).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ class _Compiled:
     """Parameter names in order for a positional paramstyle (SQLite's ``?``); None when
     the driver takes a mapping (psycopg's ``%(name)s``)."""
     processors: tuple[_Processor, ...]
+    binds: tuple[tuple[str, Callable[[Any], Any]], ...]
+    """Parameters whose type processes the value before it is sent, with the processor."""
+    fixed: Mapping[str, Any]
+    """Values the statement carries itself (a ``LIMIT``, a literal compared against)."""
 
 
 class PreparedRead:
@@ -56,30 +61,54 @@ class PreparedRead:
         if found is not None:
             return found
         compiled = self._statement.compile(dialect=dialect)
+        binds: list[tuple[str, Callable[[Any], Any]]] = []
+        fixed: dict[str, Any] = {}
         for name, bind in compiled.binds.items():
-            if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
+            if not bind.required:
+                fixed[name] = bind.effective_value
+            if bind.expanding:
                 raise TypeError(
-                    f"parameter {name!r} of a prepared read needs its value processed; "
-                    "run this statement through a Session"
+                    f"parameter {name!r} of a prepared read is an expanding list; bind the "
+                    "list as one value instead"
                 )
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                binds.append((name, process))
         processors = tuple(
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in self._statement.selected_columns
         )
         positions = tuple(compiled.positiontup or ()) if compiled.positional else None
-        made = _Compiled(compiled.string, positions, processors)
+        made = _Compiled(compiled.string, positions, processors, tuple(binds), fixed)
         with self._lock:
             self._compiled[dialect.name] = made
         return made
 
     def first(self, engine: Engine, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row for *params* (processed as SQLAlchemy would), or None."""
+        rows = self._run(engine, params, first=True)
+        return rows[0] if rows else None
+
+    def all(self, engine: Engine, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row for *params* (processed as SQLAlchemy would)."""
+        return self._run(engine, params, first=False)
+
+    def _run(
+        self, engine: Engine, params: Mapping[str, Any], *, first: bool
+    ) -> list[tuple[Any, ...]]:
         if engine.dispatch.before_cursor_execute:
             observed = engine.execution_options(**{READ_ONLY_OPTION: True})
             with observed.connect() as observed_connection:
-                found = observed_connection.execute(self._statement, dict(params)).first()
-            return None if found is None else tuple(found)
+                result = observed_connection.execute(self._statement, dict(params))
+                found = [result.first()] if first else result.all()
+            return [tuple(row) for row in found if row is not None]
         compiled = self._for(engine.dialect)
+        if compiled.fixed:
+            params = {**compiled.fixed, **params}
+        if compiled.binds:
+            params = dict(params)
+            for name, process in compiled.binds:
+                params[name] = process(params[name])
         arguments: Sequence[Any] | Mapping[str, Any] = (
             params if compiled.positions is None else [params[n] for n in compiled.positions]
         )
@@ -88,14 +117,16 @@ class PreparedRead:
             cursor = pooled.cursor()
             try:
                 cursor.execute(compiled.sql, arguments)
-                row = cursor.fetchone()
+                raw = cursor.fetchmany(1) if first else cursor.fetchall()
             finally:
                 cursor.close()
         finally:
             pooled.close()  # back to the pool, which rolls back what is open
-        if row is None:
-            return None
-        return tuple(
-            value if process is None else process(value)
-            for process, value in zip(compiled.processors, row, strict=True)
-        )
+        processors = compiled.processors
+        return [
+            tuple(
+                value if process is None else process(value)
+                for process, value in zip(processors, row, strict=True)
+            )
+            for row in raw
+        ]

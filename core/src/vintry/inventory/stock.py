@@ -14,6 +14,7 @@ Every change appends to the movement ledger: per warehouse and SKU, the sum of
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,11 +24,13 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Select,
+    String,
     TextClause,
     and_,
     bindparam,
     func,
     insert,
+    literal_column,
     select,
     text,
     tuple_,
@@ -39,6 +42,8 @@ from sqlalchemy.orm import Session
 
 from vintry.db.base import table
 from vintry.db.bulk import BulkInsert
+from vintry.db.databases import Database
+from vintry.db.prepared import PreparedRead
 from vintry.errors import Conflict, InvalidInput
 from vintry.inventory.models import (
     MovementKind,
@@ -664,11 +669,26 @@ def _add_on_hand(
     )
 
 
-def _available_statement() -> Any:
+def _available_statement(*, listed_as_json: bool = False) -> Any:
     """The availability query, built once: its lists and time are bound parameters, so
-    every call reuses one compiled statement (building it cost more than running it)."""
-    skus: Any = bindparam("skus", expanding=True)
-    warehouses: Any = bindparam("warehouses", expanding=True)
+    every call reuses one compiled statement (building it cost more than running it).
+
+    *listed_as_json* (SQLite): each list is one JSON array parameter read with
+    ``json_each`` — one value to bind however long the page, so the statement runs as a
+    :class:`~vintry.db.prepared.PreparedRead`.
+    """
+    skus: Any
+    warehouses: Any
+    if listed_as_json:
+        skus, warehouses = (
+            select(literal_column("value")).select_from(
+                func.json_each(bindparam(name, type_=String))
+            )
+            for name in ("skus", "warehouses")
+        )
+    else:
+        skus = bindparam("skus", expanding=True)
+        warehouses = bindparam("warehouses", expanding=True)
     expired = (
         select(
             Reservation.warehouse_id,
@@ -699,6 +719,7 @@ def _available_statement() -> Any:
 
 
 _AVAILABLE = _available_statement()
+_AVAILABLE_SQLITE = PreparedRead(_available_statement(listed_as_json=True))
 
 
 def available(
@@ -713,6 +734,29 @@ def available(
     if not skus or not warehouses:
         return result
     rows = session.execute(_AVAILABLE, {"skus": skus, "warehouses": warehouses, "now": now})
+    for warehouse_id, sku_id, units in rows:
+        result[sku_id][warehouse_id] = int(units)
+    return result
+
+
+def available_now(
+    database: Database, *, sku_ids: Iterable[int], warehouse_ids: Iterable[int], now: datetime
+) -> dict[int, dict[int, int]]:
+    """:func:`available` as a read of its own on HQ *database*: one statement, without a
+    Session or (on SQLite) a transaction — what a page of products pays per request."""
+    skus, warehouses = list(set(sku_ids)), list(set(warehouse_ids))
+    result: dict[int, dict[int, int]] = {sku: {} for sku in skus}
+    if not skus or not warehouses:
+        return result
+    rows: Iterable[Any]
+    if database.backend == "sqlite":
+        rows = _AVAILABLE_SQLITE.all(
+            database.engine,
+            {"skus": json.dumps(skus), "warehouses": json.dumps(warehouses), "now": now},
+        )
+    else:
+        params = {"skus": skus, "warehouses": warehouses, "now": now}
+        rows = database.read_rows(_AVAILABLE, params)
     for warehouse_id, sku_id, units in rows:
         result[sku_id][warehouse_id] = int(units)
     return result

@@ -120,7 +120,9 @@ def _rendered(
     scope: RequestScope, page: str, shown: Serving, dealer: DealerView | None
 ) -> Response:
     now = scope.platform.clock.now()
-    with scope.platform.hq.reading() as hq:
+    # HQ is read through a session only on a cache miss (shelves, serving warehouses); the
+    # live stock is a read of its own.
+    with scope.platform.hq.reading_on_demand() as hq:
         sections = render_layout(
             scope.site,
             scope.directory,

@@ -27,7 +27,7 @@ from vintry.catalog.models import Category, Product, Sku
 from vintry.contracts import Money, PageProduct, ProductSelection
 from vintry.db.counters import CATALOG_COUNTER
 from vintry.inventory.service import serving_warehouse_ids
-from vintry.inventory.stock import available
+from vintry.inventory.stock import available_now
 from vintry.money import from_fen
 from vintry.orders.models import Order, OrderLine, OrderStatus
 from vintry.platform import SITES_COUNTER, SiteContext
@@ -230,8 +230,8 @@ class PageShelves:
         if not wanted:
             return {}
         items = [self.items[code] for code in wanted]
-        stock = available(
-            session,
+        stock = available_now(
+            site.platform.hq,
             sku_ids=[item.sku_id for item in items],
             warehouse_ids=serving_warehouse_ids(session, site, directory),
             now=now,

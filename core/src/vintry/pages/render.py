@@ -33,6 +33,7 @@ from vintry.campaigns.schemas import ForYouItem
 from vintry.campaigns.selection import campaigns_for_you
 from vintry.clock import ensure_utc
 from vintry.contracts import BlockRender, DealerView, PageProduct
+from vintry.db.prepared import PreparedRead
 from vintry.pages.layouts import ParsedLayout, parse
 from vintry.pages.models import PageTemplate, PageVersion
 from vintry.pages.products import page_shelves
@@ -81,6 +82,7 @@ def _serving_query(*entities: Any) -> Any:
 
 _SERVING_ROW = _serving_query(PageVersion)
 _SERVING = select(_serving_query(PageVersion.id).scalar_subquery(), published.version_column())
+_SERVING_READ = PreparedRead(_SERVING)
 
 
 def serving_row(session: Session, page: str, now: datetime) -> PageVersion | None:
@@ -108,14 +110,15 @@ def _published_version(site: SiteContext, session: Session, version_id: int) -> 
 def serving(site: SiteContext, page: str, now: datetime) -> Serving:
     """What *page* of *site* shows at *now*, with the site's campaigns version (one site
     read; two when HQ's default serves)."""
-    with site.database.reading() as session:
-        version_id, campaigns = (
-            session.connection().execute(_SERVING, {"page": page, "now": now}).one()
-        )
-        campaigns_version = published.as_version(campaigns)
-        if version_id is not None:
+    found = _SERVING_READ.first(site.database.engine, {"page": page, "now": now})
+    assert found is not None  # a SELECT of two scalar subqueries: always one row
+    version_id, campaigns = found
+    campaigns_version = published.as_version(campaigns)
+    if version_id is not None:
+        # Parsed versions are kept: a session opens only the first time a version serves.
+        with site.database.reading_on_demand() as session:
             shown = _published_version(site, session, version_id)
-            return replace(shown, campaigns_version=campaigns_version)
+        return replace(shown, campaigns_version=campaigns_version)
     return replace(default_template(site, page), campaigns_version=campaigns_version)
 
 
