@@ -42,10 +42,13 @@ class _Compiled:
     """Parameter names in order for a positional paramstyle (SQLite's ``?``); None when
     the driver takes a mapping (psycopg's ``%(name)s``)."""
     processors: tuple[_Processor, ...]
+    """One per result column (None: the value is used as the driver returns it)."""
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]
     """Parameters whose type processes the value before it is sent, with the processor."""
     fixed: Mapping[str, Any]
     """Values the statement carries itself (a ``LIMIT``, a literal compared against)."""
+    processing: tuple[tuple[int, Callable[[Any], Any]], ...]
+    """The result columns that have a processor, by position."""
 
 
 class PreparedRead:
@@ -79,7 +82,8 @@ class PreparedRead:
             for column in self._statement.selected_columns
         )
         positions = tuple(compiled.positiontup or ()) if compiled.positional else None
-        made = _Compiled(compiled.string, positions, processors, tuple(binds), fixed)
+        processing = tuple((i, p) for i, p in enumerate(processors) if p is not None)
+        made = _Compiled(compiled.string, positions, processors, tuple(binds), fixed, processing)
         with self._lock:
             self._compiled[dialect.name] = made
         return made
@@ -122,11 +126,13 @@ class PreparedRead:
                 cursor.close()
         finally:
             pooled.close()  # back to the pool, which rolls back what is open
-        processors = compiled.processors
-        return [
-            tuple(
-                value if process is None else process(value)
-                for process, value in zip(processors, row, strict=True)
-            )
-            for row in raw
-        ]
+        processing = compiled.processing
+        if not processing:
+            return [tuple(row) for row in raw]
+        processed: list[tuple[Any, ...]] = []
+        for row in raw:
+            values = list(row)
+            for index, process in processing:
+                values[index] = process(values[index])
+            processed.append(tuple(values))
+        return processed
