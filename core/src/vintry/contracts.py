@@ -637,6 +637,9 @@ class BlockType:
     no live campaign of its kind). ``products(config)`` names the products the block shows
     (resolved by the kernel with the rest of the page); ``references(config)`` names the
     catalog objects the configuration mentions, checked on save and reported when stale.
+    ``pure`` says that ``render`` reads nothing but its :class:`BlockRender` (no database,
+    no network): on SQLite a page whose blocks are all pure is rendered on the event loop,
+    without the hop to a worker thread; leave it False when ``render`` does any I/O.
     """
 
     name: str
@@ -646,6 +649,7 @@ class BlockType:
     description: str = ""
     products: Callable[[Any], ProductSelection | None] | None = None
     references: Callable[[Any], Sequence[BlockReference]] | None = None
+    pure: bool = False
 
 
 class PageBlockRegistration(Protocol):

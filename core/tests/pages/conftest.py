@@ -7,6 +7,8 @@ and turning it off in east is how "a disabled plugin's block disappears" is test
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -57,6 +59,11 @@ class OffersBlock(BaseModel):
 
 
 def _offers(block: BlockRender) -> Mapping[str, Any] | None:
+    try:
+        asyncio.get_running_loop()
+        RENDER_THREADS.append("event loop")
+    except RuntimeError:
+        RENDER_THREADS.append(threading.current_thread().name)
     offers = block.campaigns("probe-offer")
     if not offers:
         return None
@@ -315,3 +322,8 @@ def worker(mall: Mall, vintry_clock: ManualClock) -> Iterator[Worker]:
         }
         yield Worker(platform, dealers)
     platform.close()
+
+
+RENDER_THREADS: list[str] = []
+"""Where the probe block rendered: a worker thread's name, or "event loop" (cleared by
+tests that look)."""

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import event
 from vintry.clock import ManualClock
 
-from .conftest import EAST, PROBE, SECTIONS, SKUS, Mall, assert_error
+from .conftest import EAST, PROBE, RENDER_THREADS, SECTIONS, SKUS, Mall, assert_error
 
 
 def _block(page: dict[str, Any], key: str) -> dict[str, Any] | None:
@@ -79,6 +79,10 @@ def test_two_dealers_pages_differ_exactly_by_their_targeted_campaigns(mall: Mall
         return page
 
     assert without_campaigns(gold) == without_campaigns(silver)
+    # the probe's block is not pure (BlockType.pure): its pages render on worker threads
+    RENDER_THREADS.clear()
+    assert mall.home("east-gold")["sections"] == gold["sections"]
+    assert RENDER_THREADS and "event loop" not in RENDER_THREADS
     # an operator previews as a dealer; a dealer may not look as another
     preview = mall.operator[EAST].get("/api/v1/pages/home", params={"as_dealer": "D-EAST-GOLD"})
     assert preview.json()["sections"] == gold["sections"]

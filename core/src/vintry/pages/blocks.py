@@ -286,6 +286,7 @@ def campaign_block(
         description=description,
         config_model=CampaignListConfig,
         render=render,
+        pure=True,
     )
 
 
@@ -296,6 +297,7 @@ BLOCK_TYPES = (
         description="An image with a title and a link.",
         config_model=BannerConfig,
         render=render_banner,
+        pure=True,
     ),
     BlockType(
         name="notice",
@@ -303,6 +305,7 @@ BLOCK_TYPES = (
         description="A line of text across the page.",
         config_model=NoticeConfig,
         render=render_notice,
+        pure=True,
     ),
     BlockType(
         name="product-grid",
@@ -312,6 +315,7 @@ BLOCK_TYPES = (
         render=render_grid,
         products=product_selection,
         references=product_references,
+        pure=True,
     ),
     BlockType(
         name="product-carousel",
@@ -321,6 +325,7 @@ BLOCK_TYPES = (
         render=render_carousel,
         products=product_selection,
         references=product_references,
+        pure=True,
     ),
     BlockType(
         name="campaigns-for-you",
@@ -328,6 +333,7 @@ BLOCK_TYPES = (
         description="The live campaigns targeted at the dealer looking.",
         config_model=CampaignsForYouConfig,
         render=render_campaigns,
+        pure=True,
     ),
 )
 

@@ -58,6 +58,15 @@ class ParsedLayout:
     """Unique to this parse in this process: what caches derived from the layout (its
     shelves at each site) are keyed on."""
 
+    @cached_property
+    def pure(self) -> bool:
+        """Whether every block's type renders from its data alone (see ``BlockType.pure``)."""
+        return all(
+            block.block_type is None or block.block_type.pure
+            for section in self.sections
+            for block in section.blocks
+        )
+
     def block_keys(self) -> dict[str, str]:
         return {block.key: block.type for s in self.sections for block in s.blocks}
 
