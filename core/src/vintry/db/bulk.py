@@ -27,6 +27,9 @@ MAX_BOUND_PARAMETERS = 32_000
 ``VALUES`` is split into chunks that stay under it."""
 
 
+_MISSING = object()
+
+
 class BulkInsert:
     """``INSERT INTO table (columns…) VALUES …`` for many rows at once, built once.
 
@@ -66,7 +69,8 @@ class BulkInsert:
             result = connection.execute(self._statement, named)
             return [tuple(row) for row in result] if self.returning else []
         compiled = self._for(connection.dialect)
-        values = [compiled.values(row) for row in rows]
+        memo: dict[tuple[int, Any], Any] = {}
+        values = [compiled.values(row, memo) for row in rows]
         run = _Driver(connection)
         if not self.returning:
             run.many(compiled.many, values)
@@ -165,13 +169,23 @@ class _Compiled:
         self.many = self._head + self._row
         self._sized: dict[int, str] = {}
 
-    def values(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+    def values(self, row: Mapping[str, Any], memo: dict[tuple[int, Any], Any]) -> tuple[Any, ...]:
         """*row*'s values in column order, each through its type's bind processor (only
-        the columns whose type has one: dates, JSON…)."""
+        the columns whose type has one: dates, JSON…). *memo* keeps what a column's
+        processor made of a value for the rest of the call: a batch's rows share a few
+        timestamps, each processed once."""
         found = self._get(row)
         values = [found] if self._single else list(found)
         for index, process in self._processed:
-            values[index] = process(values[index])
+            value = values[index]
+            if value is None or value.__hash__ is None:
+                values[index] = process(value)
+                continue
+            key = (index, value)
+            done = memo.get(key, _MISSING)
+            if done is _MISSING:
+                done = memo[key] = process(value)
+            values[index] = done
         return tuple(values)
 
     def returning_rows(self, count: int) -> str:
