@@ -21,7 +21,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, select, text
 from sqlalchemy.exc import StatementError
 from vintry.db.base import UTCDateTime
 from vintry.db.databases import Database
-from vintry.db.engines import SQLITE_BUSY_TIMEOUT_MS, parse_target
+from vintry.db.engines import SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_KIB, parse_target
 from vintry.platform import Platform
 
 
@@ -50,6 +50,9 @@ def test_sqlite_connections_use_wal_a_busy_timeout_and_foreign_keys(sqlite_db: D
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert connection.exec_driver_sql("PRAGMA temp_store").scalar() == 2  # MEMORY
+        assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB
     assert SQLITE_BUSY_TIMEOUT_MS >= 5_000
 
 
