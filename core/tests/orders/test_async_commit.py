@@ -81,6 +81,31 @@ def test_jobs_queued_while_a_batch_is_written_make_the_next_batch() -> None:
     assert run.batches == [["a"], ["b", "c"], ["d"]]
 
 
+def test_inline_batches_run_on_the_event_loop_gathered_the_same_way() -> None:
+    """``inline`` (SQLite): each batch runs on the loop that gathered it, with the jobs of
+    one pass of the loop together, per-job outcomes, and a failing batch failing only its
+    own jobs."""
+    run = Recorder()
+    committer: AsyncGroupCommitter[str, str] = AsyncGroupCommitter(run, inline=True)
+    loop_threads: set[int] = set()
+
+    async def scenario() -> list[str | BaseException]:
+        loop_threads.add(threading.get_ident())
+        first = await asyncio.gather(
+            *(committer.submit(job) for job in ("a", "bad", "c")), return_exceptions=True
+        )
+        failed = await asyncio.gather(
+            committer.submit("x"), committer.submit("boom"), return_exceptions=True
+        )
+        return [*first, *failed, await committer.submit("z")]
+
+    a, bad, c, x, boom, z = asyncio.run(scenario())
+    assert (a, c, z) == ("A", "C", "Z") and isinstance(bad, ValueError)
+    assert isinstance(x, RuntimeError) and isinstance(boom, RuntimeError)
+    assert run.batches == [["a", "bad", "c"], ["x", "boom"], ["z"]]
+    assert run.threads == loop_threads
+
+
 def test_an_exception_escaping_the_batch_fails_each_of_its_jobs() -> None:
     run = Recorder()
     committer: AsyncGroupCommitter[str, str] = AsyncGroupCommitter(run)

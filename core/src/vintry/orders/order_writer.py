@@ -201,11 +201,17 @@ def submit(platform: Platform, job: Job, arrival: Arrival | None = None) -> Plac
 
 def async_committer(platform: Platform) -> AsyncGroupCommitter[Job, PlacementResult]:
     """The order committer of *platform* for coroutines (the API's placement), in this
-    process: the same batches as :func:`committer`'s, written on a writer thread."""
+    process: the same batches as :func:`committer`'s, written on the event loop when HQ is
+    SQLite, else on a writer thread."""
     return _of_platform(
         _async_committers,
         platform,
-        lambda run: AsyncGroupCommitter(run, max_batch=MAX_BATCH, gather_seconds=GATHER_SECONDS),
+        lambda run: AsyncGroupCommitter(
+            run,
+            max_batch=MAX_BATCH,
+            gather_seconds=GATHER_SECONDS,
+            inline=platform.hq.backend == "sqlite",
+        ),
     )
 
 
