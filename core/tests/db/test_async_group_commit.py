@@ -179,3 +179,45 @@ def test_a_cancelled_awaiter_leaves_the_job_run_and_the_writer_sound() -> None:
 
     assert asyncio.run(scenario()) == "NEXT"
     assert gate.batches == [["gone"], ["next"]]
+
+
+def test_inline_jobs_run_on_the_event_loop_and_announced_ones_join_the_batch() -> None:
+    """``inline(job)`` true: no writer thread; the jobs one pass of the loop submits,
+    announced or not, form one batch on the loop; a job for which ``inline`` is false
+    goes to the writer thread; outcomes stay per job."""
+    threads: list[int] = []
+
+    def run(jobs: Sequence[str]) -> list[str | BaseException]:
+        threads.append(threading.get_ident())
+        return Gate()(jobs)
+
+    committer: AsyncGroupCommitter[str, str] = AsyncGroupCommitter(
+        run, gather_seconds=LONG_GATHER, inline=lambda job: job != "threaded"
+    )
+
+    async def scenario() -> list[str | BaseException]:
+        arrival = committer.announce()
+
+        async def announced() -> str:
+            await asyncio.sleep(0)  # still being parsed when the others submit
+            return await committer.submit("c", arrival)
+
+        async with asyncio.timeout(BOUND_SECONDS):
+            batch = await asyncio.gather(
+                committer.submit("a"),
+                committer.submit("bad"),
+                announced(),
+                return_exceptions=True,
+            )
+            return [*batch, await committer.submit("threaded")]
+
+    loop_thread: list[int] = []
+
+    async def main() -> list[str | BaseException]:
+        loop_thread.append(threading.get_ident())
+        return await scenario()
+
+    a, bad, c, threaded = asyncio.run(main())
+    assert (a, c, threaded) == ("A", "C", "THREADED") and isinstance(bad, ValueError)
+    assert threads[0] == loop_thread[0] and threads[-1] != loop_thread[0]
+    assert (committer.batches, committer.jobs) == (2, 4)

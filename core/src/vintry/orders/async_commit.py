@@ -23,9 +23,9 @@ each of the loop's socket reads and writes releases the lock: the writer takes i
 loop waits for it back — measured on placement, the thread cost a third of the
 throughput. Otherwise (PostgreSQL: round trips to a server) a writer thread is taken from
 a small pool shared by every committer of the process for each batch, so the loop keeps
-serving while the batch waits on the network; an idle platform holds no thread. Each job's outcome is handed to its own
-event loop (a batch may serve several loops: tests run an app per loop), one call per
-loop and batch.
+serving while the batch waits on the network; an idle platform holds no thread. Each
+job's outcome is handed to its own event loop (a batch may serve several loops: tests run
+an app per loop), one call per loop and batch.
 
 ``run`` has :class:`~vintry.db.group_commit.GroupCommitter`'s contract: an outcome per job
 (a result, or an exception raised to that job's awaiter); an exception escaping ``run``

@@ -6,9 +6,11 @@ admitted it) run there, and what passes becomes an :class:`AttemptJob` handed to
 :class:`vintry.db.group_commit.AsyncGroupCommitter`. Its writer thread writes the job with
 every other attempt on the same site database that arrived meanwhile — **one transaction,
 one durable commit** for the batch (:func:`~vintry_seckill.attempt_batch.write_batch`) —
-and the request awaits its outcome without holding a thread. The site setting
-``group_commit`` off writes each attempt in its own transaction, through the same function,
-on a worker thread.
+and the request awaits its outcome without holding a thread. On a SQLite site without a
+Redis counter the batch runs on the event loop itself (a local file: a writer thread
+would fight the loop for the interpreter lock); otherwise on the committer's writer
+thread. The site setting ``group_commit`` off writes each attempt in its own transaction,
+through the same function, on a worker thread.
 
 After the commit, the Redis hash (if any) receives the deltas the database made without
 it, and the sold-out board is set or cleared.
@@ -202,9 +204,17 @@ def committer(platform: Platform, site: str) -> AsyncGroupCommitter[AttemptJob, 
                 max_batch=MAX_BATCH,
                 gather_seconds=GATHER_SECONDS,
                 name=f"seckill-{site}",
+                inline=_local,
             )
             per_site[site] = found
     return found
+
+
+def _local(job: AttemptJob) -> bool:
+    """Whether the job's batch may run on the event loop: its site database is SQLite (a
+    local file), and no Redis counter is mirrored after the commit (a network call)."""
+    site = job.site
+    return site.database.backend == "sqlite" and redis_counter(site) is None
 
 
 def _admit_one(site: SiteContext, job: AttemptJob) -> HoldOut:
