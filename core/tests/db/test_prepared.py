@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, column, event, select
+from sqlalchemy import table as sql_table
+from sqlalchemy.exc import DBAPIError
 from vintry.accounts.service import read_token, read_token_and_counters
 from vintry.db.base import table
 from vintry.db.prepared import PreparedRead
@@ -110,3 +112,22 @@ def test_parameters_are_processed_as_sqlalchemy_processes_them(
     listed = PreparedRead(select(outbox.id).where(outbox.id.in_(bindparam("ids", expanding=True))))
     with pytest.raises(TypeError, match="ids"):
         listed.all(engine, {"ids": [1, 2]})
+
+
+def test_all_on_reads_inside_the_callers_transaction(vintry_platform: Platform) -> None:
+    """``all_on`` runs on the caller's connection: it sees the transaction's own
+    uncommitted rows, and a statement error is SQLAlchemy's."""
+    outbox = table(OutboxEvent).c
+    read = PreparedRead(select(outbox.type).where(outbox.site == bindparam("site")))
+    now = datetime.now(UTC)
+    with pytest.raises(RuntimeError), vintry_platform.hq.transaction() as session:
+        session.add(OutboxEvent(type="order.placed", site="east", payload={}, created_at=now))
+        session.flush()
+        assert read.all_on(session.connection(), {"site": "east"}) == [("order.placed",)]
+        raise RuntimeError("roll back")
+    with vintry_platform.hq.transaction() as session:
+        assert read.all_on(session.connection(), {"site": "east"}) == []
+    missing = sql_table("no_such_table", column("x"))
+    broken = PreparedRead(select(missing.c.x).where(missing.c.x == bindparam("site")))
+    with pytest.raises(DBAPIError), vintry_platform.hq.transaction() as session:
+        broken.all_on(session.connection(), {"site": "east"})

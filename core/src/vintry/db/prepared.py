@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Select
+from sqlalchemy import Connection, Engine, Select, exc
 from sqlalchemy.engine import Dialect
 
 from vintry.db.engines import READ_ONLY_OPTION
@@ -107,15 +107,7 @@ class PreparedRead:
                 found = [result.first()] if first else result.all()
             return [tuple(row) for row in found if row is not None]
         compiled = self._for(engine.dialect)
-        if compiled.fixed:
-            params = {**compiled.fixed, **params}
-        if compiled.binds:
-            params = dict(params)
-            for name, process in compiled.binds:
-                params[name] = process(params[name])
-        arguments: Sequence[Any] | Mapping[str, Any] = (
-            params if compiled.positions is None else [params[n] for n in compiled.positions]
-        )
+        arguments = _arguments(compiled, params)
         pooled = engine.raw_connection()
         try:
             cursor = pooled.cursor()
@@ -126,13 +118,53 @@ class PreparedRead:
                 cursor.close()
         finally:
             pooled.close()  # back to the pool, which rolls back what is open
-        processing = compiled.processing
-        if not processing:
-            return [tuple(row) for row in raw]
-        processed: list[tuple[Any, ...]] = []
-        for row in raw:
-            values = list(row)
-            for index, process in processing:
-                values[index] = process(values[index])
-            processed.append(tuple(values))
-        return processed
+        return _processed(compiled, raw)
+
+    def all_on(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row for *params*, read on *connection* — inside its transaction (a write
+        transaction's lock held: what a writer reads before it writes). Observed like
+        :meth:`all`; a DB-API error is raised as SQLAlchemy's."""
+        if connection.dispatch.before_cursor_execute:
+            return [tuple(row) for row in connection.execute(self._statement, dict(params))]
+        compiled = self._for(connection.dialect)
+        arguments = _arguments(compiled, params)
+        errors: type[Exception] = connection.dialect.loaded_dbapi.Error
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, arguments)
+            raw = cursor.fetchall()
+        except errors as error:
+            raise exc.DBAPIError.instance(
+                compiled.sql, arguments, error, errors, dialect=connection.dialect
+            ) from error
+        finally:
+            cursor.close()
+        return _processed(compiled, raw)
+
+
+def _arguments(
+    compiled: _Compiled, params: Mapping[str, Any]
+) -> Sequence[Any] | Mapping[str, Any]:
+    """*params* as the driver takes them: the statement's own values added, each value
+    through its type's bind processor, in position order for a positional paramstyle."""
+    if compiled.fixed:
+        params = {**compiled.fixed, **params}
+    if compiled.binds:
+        params = dict(params)
+        for name, process in compiled.binds:
+            params[name] = process(params[name])
+    return params if compiled.positions is None else [params[n] for n in compiled.positions]
+
+
+def _processed(compiled: _Compiled, raw: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Driver rows as SQLAlchemy would return them (result processors applied)."""
+    processing = compiled.processing
+    if not processing:
+        return [tuple(row) for row in raw]
+    processed: list[tuple[Any, ...]] = []
+    for row in raw:
+        values = list(row)
+        for index, process in processing:
+            values[index] = process(values[index])
+        processed.append(tuple(values))
+    return processed

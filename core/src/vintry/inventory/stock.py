@@ -380,18 +380,34 @@ def lock_rows(
     if not skus or not warehouses:
         return {}
     connection = session.connection()
-    query = _LOCK_ROWS_FOR_UPDATE if connection.dialect.name == "postgresql" else _LOCK_ROWS
-    rows = connection.execute(query, {"skus": skus, "warehouses": warehouses, "now": now})
+    rows: Iterable[Any]
+    if connection.dialect.name == "sqlite":
+        # The lists bound as JSON arrays: one statement text, run on the driver's cursor.
+        listed = {"skus": json.dumps(skus), "warehouses": json.dumps(warehouses), "now": now}
+        rows = _LOCK_ROWS_SQLITE.all_on(connection, listed)
+    else:
+        query = _LOCK_ROWS_FOR_UPDATE if connection.dialect.name == "postgresql" else _LOCK_ROWS
+        rows = connection.execute(query, {"skus": skus, "warehouses": warehouses, "now": now})
     return {
         (w, s): RowState(available=int(free) + int(gone), expired=int(gone))
         for w, s, free, gone in rows
     }
 
 
-def _lock_rows_query(*, for_update: bool) -> Select[Any]:
+def _lock_rows_query(*, for_update: bool, listed_as_json: bool = False) -> Select[Any]:
     """:func:`lock_rows`'s statement, built once: a statement object that is reused keeps
-    its cache key, so each batch skips building it and keying SQLAlchemy's compiled cache."""
+    its cache key, so each batch skips building it and keying SQLAlchemy's compiled cache.
+    *listed_as_json* (SQLite): the lists are JSON arrays read with ``json_each``."""
     stock, held = table(Stock).c, table(Reservation).c
+    skus: Any = bindparam("skus", expanding=True)
+    warehouses: Any = bindparam("warehouses", expanding=True)
+    if listed_as_json:
+        skus, warehouses = (
+            select(literal_column("value")).select_from(
+                func.json_each(bindparam(name, type_=String))
+            )
+            for name in ("skus", "warehouses")
+        )
     expired = (
         select(func.coalesce(func.sum(held.quantity), 0))
         .where(
@@ -404,10 +420,7 @@ def _lock_rows_query(*, for_update: bool) -> Select[Any]:
     )
     query = (
         select(stock.warehouse_id, stock.sku_id, stock.on_hand - stock.reserved, expired)
-        .where(
-            stock.sku_id.in_(bindparam("skus", expanding=True)),
-            stock.warehouse_id.in_(bindparam("warehouses", expanding=True)),
-        )
+        .where(stock.sku_id.in_(skus), stock.warehouse_id.in_(warehouses))
         .order_by(stock.warehouse_id, stock.sku_id)
     )
     return query.with_for_update(of=table(Stock)) if for_update else query
@@ -415,6 +428,7 @@ def _lock_rows_query(*, for_update: bool) -> Select[Any]:
 
 _LOCK_ROWS = _lock_rows_query(for_update=False)
 _LOCK_ROWS_FOR_UPDATE = _lock_rows_query(for_update=True)
+_LOCK_ROWS_SQLITE = PreparedRead(_lock_rows_query(for_update=False, listed_as_json=True))
 
 
 @lru_cache(maxsize=64)
