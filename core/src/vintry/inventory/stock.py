@@ -394,20 +394,27 @@ def lock_rows(
     }
 
 
+def _id_lists(*, listed_as_json: bool) -> tuple[Any, Any]:
+    """The ``skus`` and ``warehouses`` lists of a stock statement: expanding parameters, or
+    (SQLite, *listed_as_json*) one JSON array parameter each, read with ``json_each`` —
+    one statement text however long the lists, so it runs as a prepared statement."""
+    if not listed_as_json:
+        return bindparam("skus", expanding=True), bindparam("warehouses", expanding=True)
+    skus: Any
+    warehouses: Any
+    skus, warehouses = (
+        select(literal_column("value")).select_from(func.json_each(bindparam(name, type_=String)))
+        for name in ("skus", "warehouses")
+    )
+    return skus, warehouses
+
+
 def _lock_rows_query(*, for_update: bool, listed_as_json: bool = False) -> Select[Any]:
     """:func:`lock_rows`'s statement, built once: a statement object that is reused keeps
     its cache key, so each batch skips building it and keying SQLAlchemy's compiled cache.
     *listed_as_json* (SQLite): the lists are JSON arrays read with ``json_each``."""
     stock, held = table(Stock).c, table(Reservation).c
-    skus: Any = bindparam("skus", expanding=True)
-    warehouses: Any = bindparam("warehouses", expanding=True)
-    if listed_as_json:
-        skus, warehouses = (
-            select(literal_column("value")).select_from(
-                func.json_each(bindparam(name, type_=String))
-            )
-            for name in ("skus", "warehouses")
-        )
+    skus, warehouses = _id_lists(listed_as_json=listed_as_json)
     expired = (
         select(func.coalesce(func.sum(held.quantity), 0))
         .where(
@@ -691,18 +698,7 @@ def _available_statement(*, listed_as_json: bool = False) -> Any:
     ``json_each`` — one value to bind however long the page, so the statement runs as a
     :class:`~vintry.db.prepared.PreparedRead`.
     """
-    skus: Any
-    warehouses: Any
-    if listed_as_json:
-        skus, warehouses = (
-            select(literal_column("value")).select_from(
-                func.json_each(bindparam(name, type_=String))
-            )
-            for name in ("skus", "warehouses")
-        )
-    else:
-        skus = bindparam("skus", expanding=True)
-        warehouses = bindparam("warehouses", expanding=True)
+    skus, warehouses = _id_lists(listed_as_json=listed_as_json)
     expired = (
         select(
             Reservation.warehouse_id,
