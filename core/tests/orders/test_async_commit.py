@@ -1,4 +1,5 @@
-"""The committer for coroutines: batches gathered on the loop, per-job outcomes, cancellation."""
+"""The committer for coroutines gathering over passes of the loop (placement's): batches on
+a pooled writer thread or inline on the loop, per-job outcomes, cancellation."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import threading
 from collections.abc import Sequence
 
 import pytest
+from vintry.db.group_commit import AsyncGroupCommitter
 from vintry.money import from_fen
-from vintry.orders.async_commit import AsyncGroupCommitter
 from vintry.orders.pricing import yuan_text
 
 WAIT_BOUND_SECONDS = 10.0
@@ -38,7 +39,7 @@ class Recorder:
 
 def test_each_job_gets_its_own_outcome_from_a_writer_thread() -> None:
     run = Recorder()
-    committer: AsyncGroupCommitter[str, str] = AsyncGroupCommitter(run)
+    committer: AsyncGroupCommitter[str, str] = AsyncGroupCommitter(run, gathering="loop")
 
     async def scenario() -> None:
         assert await committer.submit("a") == "A"
@@ -52,7 +53,7 @@ def test_each_job_gets_its_own_outcome_from_a_writer_thread() -> None:
 
 def test_jobs_submitted_in_one_pass_of_the_loop_share_a_batch() -> None:
     run = Recorder()
-    committer: AsyncGroupCommitter[str, str] = AsyncGroupCommitter(run)
+    committer: AsyncGroupCommitter[str, str] = AsyncGroupCommitter(run, gathering="loop")
 
     async def scenario() -> list[str | BaseException]:
         return await asyncio.gather(
@@ -68,7 +69,9 @@ def test_jobs_submitted_in_one_pass_of_the_loop_share_a_batch() -> None:
 def test_jobs_queued_while_a_batch_is_written_make_the_next_batch() -> None:
     run = Recorder()
     run.release.clear()
-    committer: AsyncGroupCommitter[str, str] = AsyncGroupCommitter(run, max_batch=2)
+    committer: AsyncGroupCommitter[str, str] = AsyncGroupCommitter(
+        run, max_batch=2, gathering="loop"
+    )
 
     async def scenario() -> list[str]:
         first = asyncio.ensure_future(committer.submit("a"))
@@ -86,7 +89,9 @@ def test_inline_batches_run_on_the_event_loop_gathered_the_same_way() -> None:
     one pass of the loop together, per-job outcomes, and a failing batch failing only its
     own jobs."""
     run = Recorder()
-    committer: AsyncGroupCommitter[str, str] = AsyncGroupCommitter(run, inline=True)
+    committer: AsyncGroupCommitter[str, str] = AsyncGroupCommitter(
+        run, gathering="loop", inline=True
+    )
     loop_threads: set[int] = set()
 
     async def scenario() -> list[str | BaseException]:
@@ -108,7 +113,7 @@ def test_inline_batches_run_on_the_event_loop_gathered_the_same_way() -> None:
 
 def test_an_exception_escaping_the_batch_fails_each_of_its_jobs() -> None:
     run = Recorder()
-    committer: AsyncGroupCommitter[str, str] = AsyncGroupCommitter(run)
+    committer: AsyncGroupCommitter[str, str] = AsyncGroupCommitter(run, gathering="loop")
 
     async def scenario() -> list[str | BaseException]:
         return await asyncio.gather(
@@ -123,7 +128,7 @@ def test_an_exception_escaping_the_batch_fails_each_of_its_jobs() -> None:
 def test_a_cancelled_awaiter_s_job_is_still_written() -> None:
     run = Recorder()
     run.release.clear()
-    committer: AsyncGroupCommitter[str, str] = AsyncGroupCommitter(run)
+    committer: AsyncGroupCommitter[str, str] = AsyncGroupCommitter(run, gathering="loop")
 
     async def scenario() -> str:
         gone = asyncio.ensure_future(committer.submit("gone"))

@@ -9,7 +9,7 @@ them through ``run`` in one transaction, hands each job its outcome, and steps d
 that arrived meanwhile form the next batch. There is no extra thread to start or stop, a
 lone request pays nothing for batching, and under load the batch grows by itself.
 :class:`AsyncGroupCommitter` does the same for coroutines: a request awaits its job on the
-event loop while one writer thread runs the batches.
+event loop, and the batches run on the loop (a local database) or a writer thread.
 
 ``run`` decides what a failed job means: it returns an outcome per job (a result, or an
 exception to raise in that job's thread), so one job's refusal never fails its
@@ -31,9 +31,10 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -212,38 +213,50 @@ class GroupCommitter(Generic[J, R]):
 class _Awaited(Generic[J, R]):
     job: J
     future: asyncio.Future[R]
+    inline: bool = False
+
+
+_pooled_writers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vintry-writer")
+"""The threads that write loop-gathered batches off the loop, shared by every committer
+(one batch at a time each)."""
 
 
 class AsyncGroupCommitter(Generic[J, R]):
     """Group commit for coroutines: a request awaits its job without holding a thread.
 
-    :meth:`submit` queues the job and awaits a future; one writer thread takes every job
-    queued so far (up to ``max_batch``), runs them through ``run`` in one batch and
-    completes each future on its own event loop. The writer starts with the first job and
-    stops after ``linger_seconds`` without one, so an idle committer holds no thread. A lone
-    job is taken at once (the writer never waits for a batch to fill); under load, jobs
-    queue while a batch runs and the next batch grows by itself. The event loop is never
-    blocked by a batch, whatever the database does meanwhile.
+    :meth:`submit` queues the job and awaits a future; a batch takes every job queued so
+    far (up to ``max_batch``), runs them through ``run`` in one transaction and completes
+    each future on its own event loop. One batch runs at a time; jobs queued while it runs
+    form the next, so under load batches grow by themselves, and a lone job is never held
+    for a batch to fill.
 
     ``run`` is as for :class:`GroupCommitter`: an outcome per job (a result, or an exception
     raised in that job's coroutine); an exception escaping ``run`` fails every job of that
     batch and no other. A job whose coroutine was cancelled meanwhile is still run (its
     write may already be committed); only its answer is dropped.
 
-    **Gathering**, as :meth:`GroupCommitter.arriving`: a request that will submit a job
-    soon (it is still being authenticated and parsed) announces it with :meth:`announce`.
-    Before it takes a batch, the writer waits — at most ``gather_seconds`` — for the jobs
-    announced by then to be submitted or withdrawn; jobs announced later do not hold it up.
-    With nothing announced (a lone request) it never waits.
+    **Where a batch runs.** *Inline* (``inline``, or ``inline(job)`` true as the job is
+    submitted — a local database: SQLite): on the event loop of its first job. Otherwise on
+    a writer thread, and the loop is never blocked, whatever the database does. A writer
+    thread shares the interpreter lock with the loop, and each of the loop's socket reads
+    and writes releases it: the writer takes it and the loop waits to get it back, which
+    costs more than a local batch blocks the loop (see ``docs/architecture.md``, "What runs
+    on the event loop").
 
-    **Inline** (``inline``, or ``inline(job)`` true as a job is submitted — a local
-    database: SQLite):
-    no writer thread; the batch runs on the event loop of its first job, once a pass of the
-    loop has queued nothing new (the requests the loop holds, announced or not, are served
-    first and join it; bounded by ``gather_seconds``, or 2 ms). A writer thread would share
-    the interpreter lock with the loop, and each of the loop's socket reads and writes
-    releases it: the writer takes it and the loop waits to get it back, which costs more
-    than a local batch blocks the loop.
+    **When a batch starts** (``gathering``):
+
+    - ``"loop"`` (always, inline): once a pass of the event loop has queued nothing new —
+      the requests the loop already holds are read, authenticated and prepared first and
+      join the batch; bounded by ``gather_seconds`` (2 ms when 0) and ended at once by a
+      full batch. A lone job pays one pass of the loop. Off the loop the batch then runs on
+      a thread of a small pool shared by every committer (an idle committer holds none),
+      and the jobs queued meanwhile are gathered again on their loop.
+    - ``"announced"``: one writer thread per committer starts with the first job and stops
+      after ``linger_seconds`` without one. A request that will submit a job soon (it is
+      still being authenticated and parsed) announces it with :meth:`announce`, as
+      :meth:`GroupCommitter.arriving`; before it takes a batch the writer waits — at most
+      ``gather_seconds`` — for the jobs announced by then to be submitted or withdrawn
+      (later announcements do not hold it up). With nothing announced it never waits.
     """
 
     def __init__(
@@ -255,11 +268,11 @@ class AsyncGroupCommitter(Generic[J, R]):
         linger_seconds: float = 1.0,
         name: str = "vintry-group-commit",
         inline: Callable[[J], bool] | bool = False,
+        gathering: Literal["loop", "announced"] = "announced",
     ) -> None:
         self._run = run
         self._inline = inline
-        self._inline_busy = False
-        """Inline: a batch is being gathered or written on a loop."""
+        self._gathering = gathering
         self._max_batch = max_batch
         self._gather_seconds = gather_seconds
         self._linger_seconds = linger_seconds
@@ -268,6 +281,9 @@ class AsyncGroupCommitter(Generic[J, R]):
         self._queued = threading.Condition(self._lock)
         self._queue: list[_Awaited[J, R]] = []
         self._writer: threading.Thread | None = None
+        """The ``"announced"`` writer thread, while it runs."""
+        self._gathered = False
+        """A loop-gathered batch is being gathered or run."""
         self._arriving = 0
         self._settled = 0
         self.batches = 0
@@ -304,14 +320,14 @@ class AsyncGroupCommitter(Generic[J, R]):
         future: asyncio.Future[R] = loop.create_future()
         inline = self._inline(job) if callable(self._inline) else self._inline
         with self._lock:
-            self._queue.append(_Awaited(job, future))
+            self._queue.append(_Awaited(job, future, inline))
             if arrival is not None:
                 self._settle_arrival(arrival)
-            if inline and self._writer is None:
-                start = not self._inline_busy
-                self._inline_busy = True
+            if (inline or self._gathering == "loop") and self._writer is None:
+                start = not self._gathered
+                self._gathered = True
                 if start:
-                    loop.call_soon(self._gather_inline, 0, time.monotonic() + self._bound)
+                    loop.call_soon(self._gather_on_loop, 0, time.monotonic() + self._bound)
             elif self._writer is None:
                 self._writer = threading.Thread(target=self._write, name=self._name, daemon=True)
                 self._writer.start()
@@ -319,23 +335,29 @@ class AsyncGroupCommitter(Generic[J, R]):
                 self._queued.notify()
         return await future
 
+    # --- gathered over passes of the loop -------------------------------------------------
+
     @property
     def _bound(self) -> float:
         return self._gather_seconds if self._gather_seconds > 0 else 0.002
 
-    def _gather_inline(self, seen: int, deadline: float) -> None:
-        """On an event loop: run the batch once a pass of the loop queued nothing new (or
+    def _gather_on_loop(self, seen: int, deadline: float) -> None:
+        """On an event loop: start the batch once a pass of the loop queued nothing new (or
         the batch is full, or the bound is reached); else look again after one more."""
         with self._lock:
             queued = len(self._queue)
+            inline = bool(self._queue) and self._queue[0].inline
         if queued == seen or queued >= self._max_batch or time.monotonic() >= deadline:
-            self._write_inline()
+            if inline:
+                self._write_gathered()
+            else:
+                _pooled_writers.submit(self._write_gathered)
         else:
-            asyncio.get_running_loop().call_soon(self._gather_inline, queued, deadline)
+            asyncio.get_running_loop().call_soon(self._gather_on_loop, queued, deadline)
 
-    def _write_inline(self) -> None:
-        """On an event loop: one batch; then the jobs queued meanwhile are gathered on
-        their loop, or the committer goes idle."""
+    def _write_gathered(self) -> None:
+        """On the loop (inline) or a pooled writer thread: one batch; then the jobs queued
+        meanwhile are gathered on their loop, or the committer goes idle."""
         with self._lock:
             batch = self._queue[: self._max_batch]
             del self._queue[: self._max_batch]
@@ -343,13 +365,15 @@ class AsyncGroupCommitter(Generic[J, R]):
             self._run_batch(batch)
         with self._lock:
             if not self._queue:
-                self._inline_busy = False
+                self._gathered = False
                 return
             loop = self._queue[0].future.get_loop()
         try:
-            loop.call_soon_threadsafe(self._gather_inline, -1, time.monotonic() + self._bound)
+            loop.call_soon_threadsafe(self._gather_on_loop, -1, time.monotonic() + self._bound)
         except RuntimeError:  # that loop is closed: the queued jobs are written all the same
-            self._write_inline()
+            self._write_gathered()
+
+    # --- the announced writer thread -------------------------------------------------------
 
     def _write(self) -> None:
         """The writer thread: batch after batch while jobs come, then step down."""

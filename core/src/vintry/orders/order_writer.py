@@ -2,7 +2,7 @@
 
 Each worker process has two committers per platform that write the same batches: the
 API's placement, a coroutine, awaits its :class:`Job` through
-:class:`~vintry.orders.async_commit.AsyncGroupCommitter` (:func:`submit_async`); the
+:class:`~vintry.db.group_commit.AsyncGroupCommitter` (:func:`submit_async`); the
 callers on threads (checkout, the saga, the hand-over) submit through
 :class:`~vintry.db.group_commit.GroupCommitter` (:func:`submit`). The batch a job lands in
 is written in **one HQ transaction**:
@@ -49,14 +49,13 @@ from vintry.contracts import DealerView, SourcingPlan, SourcingRequest
 from vintry.db.base import table
 from vintry.db.bulk import BulkInsert
 from vintry.db.counters import WAREHOUSES_COUNTER
-from vintry.db.group_commit import Arrival, GroupCommitter
+from vintry.db.group_commit import Arrival, AsyncGroupCommitter, GroupCommitter
 from vintry.errors import Conflict, InvalidInput, ServiceUnavailable, VintryError
 from vintry.events.outbox import EventType, event_row
 from vintry.inventory import stock
 from vintry.inventory.models import Warehouse
 from vintry.inventory.service import eligible_warehouse_ids
 from vintry.money import from_fen
-from vintry.orders.async_commit import AsyncGroupCommitter
 from vintry.orders.models import (
     IdempotencyRecord,
     IdempotencyStatus,
@@ -75,7 +74,7 @@ log = logging.getLogger("vintry.orders")
 MAX_BATCH = 32
 GATHER_SECONDS = 0.002
 """How long a batch waits, at most, for orders still being priced (see
-:mod:`vintry.db.group_commit` and :mod:`vintry.orders.async_commit`): about the time
+:mod:`vintry.db.group_commit`): about the time
 pricing takes, well under a durable commit."""
 CAREFUL_ATTEMPTS = 3
 
@@ -210,6 +209,7 @@ def async_committer(platform: Platform) -> AsyncGroupCommitter[Job, PlacementRes
             run,
             max_batch=MAX_BATCH,
             gather_seconds=GATHER_SECONDS,
+            gathering="loop",
             inline=platform.hq.backend == "sqlite",
         ),
     )
