@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 from typer.testing import Result
 from vintry.accounts.models import Role, User
@@ -83,6 +84,7 @@ def test_demo_seeds_the_brand_once_and_a_second_run_creates_nothing(
     assert f"{total} object(s) created" in first.stdout
     assert f"Order history: {ORDERS} order(s) over the last ninety days" in first.stdout
     assert "refused" not in first.stdout, "every step of the history went through"
+    assert "left out" not in first.stdout, "every demo campaign and page went through"
 
     second = seed_demo(platform, actor=platform_actor())
     assert second.created == 0
@@ -189,6 +191,18 @@ def assert_history(platform: Platform, orders: int, *, now: datetime) -> None:
 def platform_actor() -> Actor:
     """The actor the direct ``seed_demo`` call is recorded under."""
     return Actor(name="test-demo")
+
+
+def test_the_demo_says_which_campaigns_and_pages_it_left_out(
+    vintry: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the seckill plugin, its campaign and its page block are left out, and the
+    command says so (the rest of the demo goes through)."""
+    monkeypatch.setenv("VINTRY_LOAD_PLUGINS", "auction,groupbuy,discounts")
+    result = vintry("demo", "--dealers-per-region", "1", "--orders-per-region", "0")
+    out = " ".join(result.stdout.split())  # the console wraps long lines
+    assert "campaign left out:" in out and "seckill" in out
+    assert "page left out:" in out
 
 
 def test_a_small_demo_plays_its_history_on_the_test_clock_and_once(

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from vintry.clock import ManualClock
 from vintry.db.databases import Database, Databases
 from vintry.platform import Platform
@@ -152,3 +152,37 @@ def test_platform_keeps_at_most_site_engine_cache_size_sites_open(
         assert not east.is_open
     finally:
         other.close()
+
+
+def test_read_rows_and_on_demand_reading(tmp_path: Path) -> None:
+    """``read_rows`` runs one statement without a Session, and on SQLite without a
+    transaction (no ``BEGIN`` is sent); ``reading_on_demand`` opens no connection until the
+    session is used, then reads like ``reading``."""
+    database = Database(f"sqlite:///{tmp_path / 'one.db'}")
+    try:
+        with database.transaction() as session:
+            session.execute(text("CREATE TABLE t (n INTEGER)"))
+            session.execute(text("INSERT INTO t VALUES (1), (2)"))
+        sent: list[str] = []
+
+        def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            sent.append(statement)
+
+        event.listen(database.engine, "before_cursor_execute", record)
+        try:
+            rows = database.read_rows(
+                text("SELECT n FROM t WHERE n >= :low ORDER BY n"), {"low": 1}
+            )
+            assert [tuple(row) for row in rows] == [(1,), (2,)]
+            assert not any(s.strip().upper().startswith("BEGIN") for s in sent), sent
+            sent.clear()
+            with database.reading_on_demand():
+                pass
+            assert sent == []  # never used: nothing opened, nothing sent
+            with database.reading_on_demand() as session:
+                assert session.scalar(text("SELECT count(*) FROM t")) == 2
+            assert any(s.strip().upper() == "BEGIN" for s in sent)  # as reading() does
+        finally:
+            event.remove(database.engine, "before_cursor_execute", record)
+    finally:
+        database.dispose()

@@ -150,6 +150,10 @@ def demo(
         )
     for problem in history.problems:
         console.print(f"[yellow]history step refused:[/yellow] {escape(problem)}")
+    for skipped in report.campaigns_skipped:
+        console.print(f"[yellow]campaign left out:[/yellow] {escape(skipped)}")
+    for skipped in report.pages_skipped:
+        console.print(f"[yellow]page left out:[/yellow] {escape(skipped)}")
     console.print(f"[green]Done[/green] in {elapsed:.1f}s: {report.created} object(s) created.")
     if report.admin_token is not None:
         show_admin_token(report.admin_token)
